@@ -1,0 +1,1 @@
+"""Benchmark harness: metrics, dataset loaders, scoring runs and reports (``samiam benchmark``)."""

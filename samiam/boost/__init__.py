@@ -1,0 +1,1 @@
+"""The semantic booster: geometric filter, texture crops, encoders, clustering and merge."""

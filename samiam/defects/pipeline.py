@@ -1,0 +1,337 @@
+"""The defect stage end to end: train a model folder from images, run it on one micrograph."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samiam import __version__
+from samiam.defects.autoencoder import PatchAutoencoder
+from samiam.defects.classes import ClassModel, fit_classes
+from samiam.defects.instances import DefectInstance, find_instances
+from samiam.defects.maps import DefectMaps, MapParams, compute_maps
+from samiam.defects.mask import MaskParams, defect_mask
+from samiam.defects.patches import centre_patches, patches_at, sample_patches
+from samiam.defects.prepare import PreparedImage, prepare_heights
+from samiam.defects.steps import StepParams
+from samiam.defects.store import DefectModel, save_model
+from samiam.defects.train import TrainConfig, seed_everything, train_autoencoder
+from samiam.errors import ParameterError
+from samiam.io.micrograph import Micrograph
+
+
+@dataclass
+class DefectParams:
+    """Parameters of one defect analysis (the same at training and at run time).
+
+    Attributes:
+        steps: step-edge detection.
+        maps: error and character maps.
+        mask: defect mask and clean-up.
+        detect_steps: find step edges, level terraces and exclude a band around steps.
+        seed: seed of every random choice (K-means, sampling).
+        device: torch device name (None/"auto": cuda > mps > cpu).
+    """
+
+    steps: StepParams = field(default_factory=StepParams)
+    maps: MapParams = field(default_factory=MapParams)
+    mask: MaskParams = field(default_factory=MaskParams)
+    detect_steps: bool = True
+    seed: int = 0
+    device: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainParams:
+    """Training settings of the two autoencoders and the class mixture.
+
+    Attributes:
+        ae1: optimiser settings of AE1.
+        ae2: optimiser settings of AE2.
+        patch: patch side (px) of both autoencoders.
+        latent1: AE1 latent dimension.
+        latent2: AE2 latent dimension.
+        patches_per_image: random AE1 training patches drawn from each image.
+        patches_per_defect: AE2 training patches centred on random pixels of each defect.
+        max_classes: largest number of mixture components tried.
+    """
+
+    ae1: TrainConfig = field(default_factory=TrainConfig)
+    ae2: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=40, batch_size=128))
+    patch: int = 32
+    latent1: int = 32
+    latent2: int = 8
+    patches_per_image: int = 1000
+    patches_per_defect: int = 8
+    max_classes: int = 8
+
+    def check(self) -> None:
+        """Raise ParameterError for out-of-range values."""
+        if self.patch % 8 or self.patch < 16:
+            raise ParameterError(f"patch side must be a multiple of 8 and >= 16, got {self.patch}")
+        if self.latent1 < 1 or self.latent2 < 1:
+            raise ParameterError("latent dimensions must be >= 1")
+        if self.patches_per_image < 1 or self.patches_per_defect < 1:
+            raise ParameterError("patches per image and per defect must be >= 1")
+        if self.max_classes < 1:
+            raise ParameterError(f"max classes must be >= 1, got {self.max_classes}")
+        self.ae1.check()
+        self.ae2.check()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Detection:
+    """Detection result of one image (before classification).
+
+    Attributes:
+        prepared: the flattened, levelled, normalised heights and the step edges.
+        maps: AE1 error and character maps.
+        error_z: error map in robust z-scores.
+        mask: bool HxW defect mask.
+        labels: int32 HxW instance labels (0 = background).
+        instances: the defect instances.
+        rare_clusters: character clusters added to the mask.
+    """
+
+    prepared: PreparedImage
+    maps: DefectMaps
+    error_z: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray
+    instances: list[DefectInstance]
+    rare_clusters: list[int]
+
+
+@dataclass
+class DefectResult:
+    """Everything written for one image.
+
+    Attributes:
+        source: input file.
+        stem: output file stem.
+        detection: maps, mask and instances.
+        class_map: int32 HxW class per pixel (-1 = no defect).
+        timings: seconds per stage.
+        record: the run record for the JSON (model, parameters, versions).
+    """
+
+    source: str
+    stem: str
+    detection: Detection
+    class_map: np.ndarray
+    timings: dict[str, float]
+    record: dict
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device to use: cuda > mps > cpu unless ``name`` forces one."""
+    from samiam.models.device import pick_device
+
+    return pick_device(name)
+
+
+def detect(raw: np.ndarray, source: str, ae1: PatchAutoencoder, params: DefectParams,
+           device: torch.device, timings: dict[str, float] | None = None) -> Detection:
+    """Flatten, find steps, compute the maps and the defect mask, and split it into instances.
+
+    Args:
+        raw: HxW heights.
+        source: name for error messages.
+        ae1: the map autoencoder.
+        params: analysis parameters.
+        device: torch device.
+        timings: optional dict that receives seconds per stage.
+
+    Returns:
+        The detection.
+    """
+    t = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    prepared = prepare_heights(raw, source, steps=params.steps, detect=params.detect_steps)
+    t1 = time.perf_counter()
+    maps = compute_maps(ae1, prepared.heights, params.maps, device=device, seed=params.seed)
+    t2 = time.perf_counter()
+    mask, error_z, rare = defect_mask(maps.error, maps.character, prepared.steps.band, params.mask)
+    labels, instances = find_instances(mask, prepared.heights)
+    t3 = time.perf_counter()
+    t.update({"flatten_steps": t1 - t0, "maps": t2 - t1, "mask": t3 - t2})
+    return Detection(prepared, maps, error_z, mask, labels, instances, rare)
+
+
+def instance_centres(instances: list[DefectInstance], shape: tuple[int, int]) -> np.ndarray:
+    """(N, 2) int (y, x) pixel of each instance centroid, clipped to the image."""
+    if not instances:
+        return np.zeros((0, 2), int)
+    c = np.array([[d.centroid[1], d.centroid[0]] for d in instances])
+    c = np.rint(c).astype(int)
+    return np.clip(c, 0, np.array(shape) - 1)
+
+
+def defect_features(ae2: PatchAutoencoder, heights: np.ndarray, instances: list[DefectInstance],
+                    device: torch.device) -> np.ndarray:
+    """AE2 latents of the patches centred on each instance's centroid, (N, latent2)."""
+    if not instances:
+        return np.zeros((0, ae2.latent), np.float32)
+    patches = centre_patches(patches_at(heights, ae2.patch, instance_centres(instances, heights.shape)))
+    ae2.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(patches).unsqueeze(1).to(device)
+        return ae2.encode(x).cpu().numpy()
+
+
+def classify(instances: list[DefectInstance], heights: np.ndarray, ae2: PatchAutoencoder, classes: ClassModel,
+             device: torch.device) -> None:
+    """Set class, class probability and soft assignments of every instance (in place)."""
+    feats = defect_features(ae2, heights, instances, device)
+    cls, prob, soft = classes.predict(feats)
+    for inst, c, p, s in zip(instances, cls, prob, soft, strict=True):
+        inst.cls, inst.probability, inst.soft = int(c), float(p), [float(v) for v in s]
+
+
+def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray:
+    """int32 HxW class per pixel (-1 outside defects)."""
+    lut = np.full(len(instances) + 1, -1, np.int32)
+    for inst in instances:
+        lut[inst.id] = inst.cls
+    return lut[labels]
+
+
+def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None = None) -> DefectResult:
+    """Analyse one micrograph with a trained model folder.
+
+    Args:
+        mg: the micrograph (its ``raw`` heights are used).
+        model: the loaded model.
+        params: analysis parameters.
+
+    Returns:
+        The result, ready for ``outputs.write_defect_outputs``.
+    """
+    p = params or DefectParams()
+    device = resolve_device(p.device)
+    seed_everything(p.seed)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
+    det = detect(mg.raw, mg.source, ae1, p, device, timings)
+    t1 = time.perf_counter()
+    classify(det.instances, det.prepared.heights, ae2, model.classes, device)
+    cmap = class_map(det.labels, det.instances)
+    timings["classes"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+    record = {
+        "model": str(model.path) if model.path else None,
+        "model_format_version": model.config.get("format_version"),
+        "model_samiam_version": model.config.get("samiam_version"),
+        "samiam_version": __version__,
+        "torch_version": torch.__version__,
+        "device": str(device),
+        "parameters": p.to_dict(),
+        "n_classes": model.classes.n_classes,
+        "character_k": det.maps.k,
+        "character_silhouette": det.maps.k_scores,
+        "rare_clusters": det.rare_clusters,
+        "n_steps": det.prepared.steps.n_steps,
+        "step_band_fraction": float(det.prepared.steps.band.mean()),
+        "height_scale": det.prepared.scale,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return DefectResult(mg.source, mg.stem, det, cmap, timings, record)
+
+
+def train_defect_model(
+    images: list[Micrograph],
+    out_dir: str | Path,
+    params: DefectParams | None = None,
+    train: TrainParams | None = None,
+    *,
+    progress: bool = True,
+) -> DefectModel:
+    """Train AE1 on random patches, detect defects, train AE2 on defect patches, fit the class mixture.
+
+    Args:
+        images: training micrographs (their ``raw`` heights).
+        out_dir: model folder to write.
+        params: analysis parameters used to find the training defects.
+        train: training settings.
+        progress: show progress bars.
+
+    Returns:
+        The saved model.
+
+    Raises:
+        ParameterError: no images, or too few defects found to fit classes.
+    """
+    from tqdm import tqdm
+
+    p = params or DefectParams()
+    tp = train or TrainParams()
+    tp.check()
+    if not images:
+        raise ParameterError("no training images given")
+    device = resolve_device(p.device)
+    seed_everything(p.seed)
+    rng = np.random.default_rng(p.seed)
+    prepared = [prepare_heights(mg.raw, mg.source, steps=p.steps, detect=p.detect_steps)
+                for mg in tqdm(images, desc="flatten", unit="image", disable=not progress, leave=False)]
+    patches = np.concatenate([centre_patches(sample_patches(pr.heights, tp.patch, tp.patches_per_image, rng))
+                              for pr in prepared])
+    ae1 = PatchAutoencoder(tp.patch, tp.latent1)
+    curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
+    defect_patches, per_image, train_prepared, train_instances = [], [], [], []
+    for mg, pr in tqdm(list(zip(images, prepared, strict=True)), desc="defects", unit="image",
+                       disable=not progress, leave=False):
+        maps = compute_maps(ae1, pr.heights, p.maps, device=device, seed=p.seed)
+        mask, _, _ = defect_mask(maps.error, maps.character, pr.steps.band, p.mask)
+        _, instances = find_instances(mask, pr.heights)
+        per_image.append({"image": mg.source, "defects": len(instances)})
+        if not instances:
+            continue
+        ys, xs = np.nonzero(mask)
+        centres = np.concatenate([instance_centres(instances, pr.heights.shape), np.stack([ys, xs], 1)])
+        n = len(instances) * tp.patches_per_defect
+        defect_patches.append((pr, centres[: len(instances)], centres, n))
+        train_prepared.append(pr)
+        train_instances.append(instances)
+    n_defects = sum(len(c) for _, c, _, _ in defect_patches)
+    if n_defects < 4:
+        raise ParameterError(
+            f"{n_defects} defect(s) found in {len(images)} training image(s); at least 4 are needed to learn "
+            "defect classes (add images or lower --error-threshold)"
+        )
+    ae2_patches = np.concatenate([
+        centre_patches(np.concatenate([patches_at(pr.heights, tp.patch, cen),
+                                       sample_patches(pr.heights, tp.patch, n, rng, centres=pool)]))
+        for pr, cen, pool, n in defect_patches
+    ])
+    ae2 = PatchAutoencoder(tp.patch, tp.latent2)
+    curve2 = train_autoencoder(ae2, ae2_patches, tp.ae2, seed=p.seed + 1, device=device, desc="AE2",
+                               progress=progress)
+    feats = np.concatenate([
+        defect_features(ae2, pr.heights, inst, device) for pr, inst in zip(train_prepared, train_instances, strict=True)
+    ])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        classes = fit_classes(feats, max_components=tp.max_classes, seed=p.seed)
+    model = DefectModel(ae1.cpu(), ae2.cpu(), classes, {
+        "seed": p.seed,
+        "parameters": p.to_dict(),
+        "training": tp.to_dict(),
+        "training_images": per_image,
+        "n_training_patches_ae1": int(len(patches)),
+        "n_training_patches_ae2": int(len(ae2_patches)),
+        "curves": {"ae1": len(curve1), "ae2": len(curve2)},
+    })
+    save_model(model, out_dir, {"curve_ae1": curve1, "curve_ae2": curve2})
+    return model

@@ -1,0 +1,186 @@
+"""Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samiam.errors import InputError, OutputError
+from samiam.segmentation import Segmentation
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file.
+
+    Args:
+        path: the final file.
+        write: writes the whole content to the path it is given.
+
+    Returns:
+        The final path.
+
+    Raises:
+        OutputError: the folder cannot be created or written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{path.parent}: cannot write output here ({exc.strerror or exc})") from None
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return path
+
+
+def check_writable_dir(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check that files can be written in it.
+
+    Raises:
+        OutputError: with the folder and the reason.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".samiam-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
+    return folder
+
+
+def write_json(path: str | Path, doc: Any) -> Path:
+    """Write JSON atomically."""
+    return atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
+
+
+def read_masks_json(path: str | Path) -> Segmentation:
+    """Read a ``<stem>.masks.json`` / ``<stem>.raw.json`` file.
+
+    Raises:
+        InputError: missing file or not a samiam masks document.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        return Segmentation.from_json(doc)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a samiam masks JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        raise OSError("PNG encoding failed")
+    path.write_bytes(buf.tobytes())
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8/uint16 grey or RGB array as PNG, atomically (RGB order in, not BGR)."""
+    arr = array[:, :, ::-1] if array.ndim == 3 else array
+    return atomic_write(path, lambda p: _write_png(p, np.ascontiguousarray(arr)))
+
+
+def palette(n: int, seed: int = 7) -> np.ndarray:
+    """Return ``n`` distinct, bright RGB colours (uint8, deterministic)."""
+    base = np.array(
+        [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+         [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255]],
+        np.uint8,
+    )
+    if n <= len(base):
+        return base[:n]
+    rng = np.random.default_rng(seed)
+    extra = rng.integers(40, 256, size=(n - len(base), 3)).astype(np.uint8)
+    return np.concatenate([base, extra])
+
+
+def render_overlay(image: np.ndarray, seg: Segmentation, alpha: float = 0.45) -> np.ndarray:
+    """Draw coloured masks and their outlines over a [0, 1] grey image, with a legend.
+
+    Args:
+        image: HxW float image in [0, 1].
+        seg: the masks to draw; masks of one material share a colour.
+        alpha: fill opacity.
+
+    Returns:
+        HxWx3 uint8 RGB image.
+    """
+    import cv2
+
+    grey = np.clip(image * 255, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32)
+    keys = []
+    for rec in seg.masks:
+        key = rec.material if rec.material is not None else f"mask {len(keys) + 1}"
+        if key not in keys:
+            keys.append(key)
+    colours = palette(max(len(keys), 1))
+    outline = np.zeros(grey.shape, np.uint8)
+    out = rgb.copy()
+    thick = max(1, round(max(grey.shape) / 400))
+    for k, rec in enumerate(seg.masks):
+        key = rec.material if rec.material is not None else f"mask {k + 1}"
+        c = colours[keys.index(key)].astype(np.float32)
+        m = rec.decode()
+        out[m] = (1 - alpha) * out[m] + alpha * c
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        outline[:] = 0
+        cv2.drawContours(outline, contours, -1, 1, thick)
+        out[outline.astype(bool)] = c
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    # legend, top-left
+    scale = max(0.4, max(grey.shape) / 1400)
+    y = int(22 * scale) + 4
+    for key, c in zip(keys, colours, strict=False):
+        label = str(key) if isinstance(key, str) else f"material {key}"
+        cv2.rectangle(out, (6, y - int(14 * scale)), (6 + int(14 * scale), y), tuple(int(v) for v in c), -1)
+        cv2.putText(out, label, (12 + int(16 * scale), y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale,
+                    (255, 255, 255), max(1, int(scale)), cv2.LINE_AA)
+        y += int(22 * scale) + 2
+    return out
+
+
+def write_segmentation(
+    seg: Segmentation, image: np.ndarray, outdir: str | Path, stem: str, *, raw: Segmentation | None = None
+) -> dict[str, Path]:
+    """Write ``<stem>.masks.json``, ``.labels.png``, ``.overlay.png`` (and ``.raw.json``).
+
+    Args:
+        seg: the final segmentation.
+        image: the normalised HxW image, for the overlay.
+        outdir: output folder (created if needed).
+        stem: file name stem.
+        raw: the generator's masks before boosting, if any.
+
+    Returns:
+        Map of output kind to path.
+    """
+    outdir = Path(outdir)
+    paths: dict[str, Path] = {}
+    if raw is not None:
+        paths["raw"] = write_json(outdir / f"{stem}.raw.json", raw.to_json())
+    paths["labels"] = write_png(outdir / f"{stem}.labels.png", seg.label_map())
+    paths["overlay"] = write_png(outdir / f"{stem}.overlay.png", render_overlay(image, seg))
+    # the masks JSON goes last: its presence marks a complete result (used by --resume)
+    paths["masks"] = write_json(outdir / f"{stem}.masks.json", seg.to_json())
+    return paths

@@ -1,0 +1,147 @@
+"""The public API: segment a micrograph (SAM masks + booster) and re-boost saved raw masks."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from samiam import __version__
+from samiam.boost.config import BoostConfig
+from samiam.boost.pipeline import boost_masks
+from samiam.generate.config import GeneratorConfig
+from samiam.io.micrograph import Micrograph
+from samiam.masks import MaskRecord
+from samiam.models.build import LoadedModel
+from samiam.segmentation import Segmentation
+
+
+@dataclass
+class SegmentConfig:
+    """Everything that decides a segmentation result."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    boost: BoostConfig = field(default_factory=BoostConfig)
+
+    def validate(self) -> SegmentConfig:
+        self.generator.validate()
+        self.boost.validate()
+        return self
+
+
+def generator_mode(model: LoadedModel, cfg: GeneratorConfig) -> str:
+    """``points`` for point-capable models, ``boxes`` otherwise (unless forced)."""
+    if cfg.mode != "auto":
+        return cfg.mode
+    return "points" if model.point_prompts else "boxes"
+
+
+def generate_masks(
+    mic: Micrograph, model: LoadedModel, cfg: GeneratorConfig, progress: Callable[[int], None] | None = None
+) -> list[MaskRecord]:
+    """Run the mask generator suited to the model on one micrograph.
+
+    Args:
+        mic: the image.
+        model: the loaded SAM-family model.
+        cfg: generator settings.
+        progress: called with the number of prompts done (box grid only).
+
+    Returns:
+        Raw mask records.
+    """
+    rgb = mic.to_uint8_rgb()
+    if generator_mode(model, cfg) == "points":
+        from samiam.generate.points import generate_point_grid
+
+        return generate_point_grid(model, rgb, cfg, progress)
+    from samiam.generate.boxes import generate_box_grid
+
+    return generate_box_grid(model, rgb, cfg, progress)
+
+
+def _base_run_record(model_info: dict[str, Any], cfg: SegmentConfig) -> dict[str, Any]:
+    return {
+        "samiam_version": __version__,
+        **model_info,
+        "generator": cfg.generator.to_dict(),
+        "boost": cfg.boost.to_dict(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def boost_segmentation(
+    raw: Segmentation, mic: Micrograph, cfg: BoostConfig, encoder: Any = None
+) -> Segmentation:
+    """Boost saved raw masks (``<stem>.raw.json``) of an image.
+
+    Args:
+        raw: the generator's masks.
+        mic: the image they belong to (same size).
+        cfg: booster settings.
+        encoder: optional prepared encoder (reuse across images).
+
+    Returns:
+        The boosted segmentation, with the raw run record extended.
+    """
+    from samiam.errors import InputError
+
+    if (raw.height, raw.width) != (mic.height, mic.width):
+        raise InputError(
+            f"{mic.source}: image is {mic.width}x{mic.height} but the raw masks are for "
+            f"{raw.width}x{raw.height} ({raw.file})"
+        )
+    masks, info = boost_masks(mic.image, raw.masks, cfg, encoder)
+    run = dict(raw.run)
+    run["boost"] = cfg.to_dict()
+    run["boosted"] = True
+    run["booster"] = info
+    run["materials_chosen"] = info.get("materials", 0)
+    timings = dict(run.get("timings", {}))
+    timings.update({f"boost_{k}": v for k, v in info.get("timings", {}).items()})
+    run["timings"] = timings
+    return Segmentation(file=mic.source, height=mic.height, width=mic.width, masks=masks, run=run)
+
+
+def segment_micrograph(
+    mic: Micrograph,
+    model: LoadedModel,
+    cfg: SegmentConfig | None = None,
+    *,
+    boost: bool = True,
+    encoder: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Segmentation, Segmentation]:
+    """Segment one micrograph: generator masks, then (optionally) the booster.
+
+    Args:
+        mic: the image.
+        model: the loaded model.
+        cfg: generator and booster settings (defaults if None).
+        boost: run the booster; if False the result is the raw masks.
+        encoder: optional prepared texture encoder.
+        progress: prompt-progress callback for the generator.
+
+    Returns:
+        (raw segmentation, final segmentation); identical objects when ``boost`` is False.
+    """
+    cfg = (cfg or SegmentConfig()).validate()
+    t = time.perf_counter()
+    records = generate_masks(mic, model, cfg.generator, progress)
+    gen_time = time.perf_counter() - t
+    run = _base_run_record(model.describe(), cfg)
+    run.update(
+        generator_mode=generator_mode(model, cfg.generator),
+        model_choice=model.reason,
+        boosted=False,
+        timings={"generate": round(gen_time, 4)},
+        input={"file": mic.source, "dtype": mic.dtype, "pixel_size": mic.pixel_size, "pixel_unit": mic.pixel_unit},
+    )
+    raw = Segmentation(file=mic.source, height=mic.height, width=mic.width, masks=records, run=run)
+    if not boost:
+        return raw, raw
+    return raw, boost_segmentation(raw, mic, cfg.boost, encoder)
