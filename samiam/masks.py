@@ -33,7 +33,7 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
         r = mask_utils.frPyObjects(r, h, w)
     elif isinstance(r["counts"], str):
         r["counts"] = r["counts"].encode("ascii")
-    return mask_utils.decode(r).astype(bool)
+    return mask_utils.decode(r).view(bool)  # 0/1 uint8 → bool without a copy
 
 
 def bbox_of(mask: np.ndarray) -> list[int]:
@@ -64,6 +64,7 @@ class MaskRecord:
     score: float = 1.0
     material: int | str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _box: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_mask(cls, mask: np.ndarray, score: float = 1.0, **kw: Any) -> MaskRecord:
@@ -74,6 +75,17 @@ class MaskRecord:
     def decode(self) -> np.ndarray:
         """Return the dense HxW boolean mask."""
         return decode_rle(self.rle)
+
+    def decode_box(self) -> np.ndarray:
+        """Return the mask cropped to its ``bbox`` (h x w bool), decoded once and then cached.
+
+        Stages that look at every mask (islands, crops, merge) use this, so each mask is
+        decoded once per run and only its box is kept in memory.
+        """
+        if self._box is None:
+            x, y, w, h = self.bbox
+            self._box = np.ascontiguousarray(self.decode()[y : y + h, x : x + w])
+        return self._box
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from samiam import __version__
 from samiam.boost.config import BoostConfig
 from samiam.boost.pipeline import boost_masks
+from samiam.cache import FeatureCache
 from samiam.generate.config import GeneratorConfig
 from samiam.io.micrograph import Micrograph
 from samiam.masks import MaskRecord
@@ -38,21 +41,9 @@ def generator_mode(model: LoadedModel, cfg: GeneratorConfig) -> str:
     return "points" if model.point_prompts else "boxes"
 
 
-def generate_masks(
-    mic: Micrograph, model: LoadedModel, cfg: GeneratorConfig, progress: Callable[[int], None] | None = None
+def _generate_one(
+    model: LoadedModel, rgb: np.ndarray, cfg: GeneratorConfig, progress: Callable[[int], None] | None
 ) -> list[MaskRecord]:
-    """Run the mask generator suited to the model on one micrograph.
-
-    Args:
-        mic: the image.
-        model: the loaded SAM-family model.
-        cfg: generator settings.
-        progress: called with the number of prompts done (box grid only).
-
-    Returns:
-        Raw mask records.
-    """
-    rgb = mic.to_uint8_rgb()
     if generator_mode(model, cfg) == "points":
         from samiam.generate.points import generate_point_grid
 
@@ -60,6 +51,49 @@ def generate_masks(
     from samiam.generate.boxes import generate_box_grid
 
     return generate_box_grid(model, rgb, cfg, progress)
+
+
+def generate_masks(
+    mic: Micrograph,
+    model: LoadedModel,
+    cfg: GeneratorConfig,
+    progress: Callable[[int], None] | None = None,
+    *,
+    cache: FeatureCache | None = None,
+    info: dict[str, Any] | None = None,
+) -> list[MaskRecord]:
+    """Run the mask generator suited to the model on one micrograph, tile by tile if it is large.
+
+    Args:
+        mic: the image.
+        model: the loaded SAM-family model.
+        cfg: generator settings (``tile``/``halo``/``join_iou`` decide the tiling).
+        progress: called with the number of prompts done (box grid only).
+        cache: embedding/decoder cache to read and fill, or None.
+        info: if given, receives ``tiling`` (and ``cache``) facts for the run record.
+
+    Returns:
+        Raw mask records of the whole image.
+    """
+    from samiam.generate.tiling import check_halo, generate_tiled, tile_side
+
+    session = cache.session(model, cfg.stability_score_offset) if cache is not None else None
+    run_model = session.model if session is not None else model
+    side = tile_side(cfg.tile, model.image_size, mic.height, mic.width)
+    if side is None:
+        records = _generate_one(run_model, mic.to_uint8_rgb(), cfg, progress)
+        tiling: dict[str, Any] = {"tiles": 1, "tile": None}
+    else:
+        check_halo(side, cfg.halo)
+        grey = np.clip(mic.image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as Micrograph.to_uint8_rgb
+        records, tiling = generate_tiled(
+            grey, lambda rgb: _generate_one(run_model, rgb, cfg, progress), side, cfg.halo, cfg.join_iou
+        )
+    if info is not None:
+        info["tiling"] = tiling
+        if session is not None:
+            info["cache"] = session.record()
+    return records
 
 
 def _base_run_record(model_info: dict[str, Any], cfg: SegmentConfig) -> dict[str, Any]:
@@ -115,6 +149,7 @@ def segment_micrograph(
     boost: bool = True,
     encoder: Any = None,
     progress: Callable[[int], None] | None = None,
+    cache: FeatureCache | None = None,
 ) -> tuple[Segmentation, Segmentation]:
     """Segment one micrograph: generator masks, then (optionally) the booster.
 
@@ -125,13 +160,15 @@ def segment_micrograph(
         boost: run the booster; if False the result is the raw masks.
         encoder: optional prepared texture encoder.
         progress: prompt-progress callback for the generator.
+        cache: embedding/decoder cache (re-runs skip the model), or None.
 
     Returns:
         (raw segmentation, final segmentation); identical objects when ``boost`` is False.
     """
     cfg = (cfg or SegmentConfig()).validate()
     t = time.perf_counter()
-    records = generate_masks(mic, model, cfg.generator, progress)
+    gen_info: dict[str, Any] = {}
+    records = generate_masks(mic, model, cfg.generator, progress, cache=cache, info=gen_info)
     gen_time = time.perf_counter() - t
     run = _base_run_record(model.describe(), cfg)
     run.update(
@@ -140,6 +177,7 @@ def segment_micrograph(
         boosted=False,
         timings={"generate": round(gen_time, 4)},
         input={"file": mic.source, "dtype": mic.dtype, "pixel_size": mic.pixel_size, "pixel_unit": mic.pixel_unit},
+        **gen_info,
     )
     raw = Segmentation(file=mic.source, height=mic.height, width=mic.width, masks=records, run=run)
     if not boost:

@@ -67,7 +67,7 @@ def sample_crops(
         x, y, w, h = rec.bbox
         if min(w, h) < min_side:
             continue
-        m = rec.decode()[y : y + h, x : x + w].astype(np.uint8)
+        m = rec.decode_box().astype(np.uint8)
         # chessboard distance to the nearest outside pixel (pad so the box edge counts as outside)
         dist = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_C, 3)[1:-1, 1:-1]
         half_max = int(dist.max())

@@ -82,9 +82,7 @@ def remove_islands(record: MaskRecord, min_frac: float) -> tuple[MaskRecord, int
     Returns:
         (cleaned record, number of parts removed).
     """
-    m = record.decode()
-    x, y, w, h = record.bbox
-    box = m[y : y + h, x : x + w]  # components never leave the box: label only there
+    box = record.decode_box()
     n, lab, stats, _ = cv2.connectedComponentsWithStats(box.astype(np.uint8), connectivity=8)
     if n <= 2:
         return record, 0
@@ -92,7 +90,9 @@ def remove_islands(record: MaskRecord, min_frac: float) -> tuple[MaskRecord, int
     small = np.flatnonzero(areas < min_frac * areas.sum()) + 1
     if small.size == 0 or small.size == n - 1:
         return record, 0
-    box &= ~np.isin(lab, small)  # view into m
+    x, y, w, h = record.bbox
+    m = np.zeros(record.shape, bool)
+    m[y : y + h, x : x + w] = box & ~np.isin(lab, small)
     cleaned = MaskRecord(rle=encode_rle(m), bbox=bbox_of(m), area=int(m.sum()), score=record.score,
                          material=record.material, extra=record.extra)
     return cleaned, int(small.size)

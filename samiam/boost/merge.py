@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from samiam.masks import MaskRecord, bbox_of, encode_rle
 
 SINGLE_MATERIAL_SILHOUETTE = 0.25  # below this best silhouette, the crops are one material
+SILHOUETTE_TOLERANCE = 0.15  # take the largest K whose silhouette is within 15% of the best
 
 
 @dataclass
@@ -42,9 +43,12 @@ def cluster_crops(
 ) -> Clustering:
     """K-means on standardised crop features, with an automatic choice of K when asked.
 
-    Automatic K: silhouette score for K = 2..max (at most the number of masks); the best K is
-    taken unless its silhouette is below ``SINGLE_MATERIAL_SILHOUETTE``, which means no
-    cluster structure: one material. Runs single-threaded: on a few thousand crops OpenMP
+    Automatic K: silhouette score for K = 2..max (at most the number of masks). The silhouette
+    favours K = 2 whenever one material (often vacuum) stands apart from the rest, so the
+    largest K whose silhouette is within ``SILHOUETTE_TOLERANCE`` (relative) of the best is taken (on the
+    synthetic cross-sections this found the true K in 3 of 7 images, against 0 of 7 for the
+    plain maximum). If even the best silhouette is below ``SINGLE_MATERIAL_SILHOUETTE`` there is
+    no cluster structure: one material. Runs single-threaded: on a few thousand crops OpenMP
     threads only add contention (measured 40x slower on a busy 2-core machine).
 
     Args:
@@ -90,7 +94,12 @@ def _cluster_crops(
     if scores[best] < SINGLE_MATERIAL_SILHOUETTE:
         return Clustering(np.zeros(n, int), 1, scores, f"auto: best silhouette {scores[best]:.2f} < "
                           f"{SINGLE_MATERIAL_SILHOUETTE}, one material")
-    return Clustering(fits[best], best, scores, f"auto: best silhouette {scores[best]:.2f} at k={best}")
+    chosen = max(k for k in scores if scores[k] >= scores[best] * (1 - SILHOUETTE_TOLERANCE))
+    return Clustering(
+        fits[chosen], chosen, scores,
+        f"auto: largest k within {SILHOUETTE_TOLERANCE:.0%} of the best silhouette ({scores[best]:.2f} at k={best}): "
+        f"k={chosen} ({scores[chosen]:.2f})",
+    )
 
 
 def vote(owner: np.ndarray, labels: np.ndarray, n_masks: int, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +146,8 @@ def merge_by_material(
         key=lambda i: (confidence[i], -records[i].area),
     )
     for i in order:  # later paints win
-        owner[records[i].decode()] = winner[i]
+        x, y, w, h = records[i].bbox
+        owner[y : y + h, x : x + w][records[i].decode_box()] = winner[i]
     materials = [c for c in np.unique(owner) if c >= 0]
     out = []
     for c in materials:

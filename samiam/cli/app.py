@@ -33,6 +33,8 @@ def _register() -> None:
     from samiam.cli import segment, weights  # noqa: F401
     from samiam.cli import benchmark  # noqa: F401
     from samiam.cli import serve  # noqa: F401
+    from samiam.cli import materials  # noqa: F401
+    from samiam.cli import defects  # noqa: F401
 
 
 _register()

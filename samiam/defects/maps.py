@@ -65,7 +65,7 @@ class DefectMaps:
         character: int32 HxW character cluster per pixel (majority vote of covering windows).
         window_labels: int32 (ny, nx) cluster of each window.
         latents: float32 (ny*nx, latent) AE1 latents of the windows.
-        grid: the window grid.
+        grid: the window grid over the image reflect-padded by (patch - stride) on every side.
         k: number of character clusters.
         k_scores: silhouette score of every K tried.
     """
@@ -211,8 +211,14 @@ def compute_maps(
     """
     p = params or MapParams()
     p.check(model.patch)
-    grid = window_grid(image.shape, model.patch, p.stride)
-    latents, signed, rms = encode_windows(model, image, grid, p.batch_size, device or torch.device("cpu"))
+    # reflect-pad so that every pixel, border included, is covered by the same number of windows
+    pad = model.patch - p.stride
+    h, w = image.shape
+    padded = np.pad(image, pad, mode="reflect") if pad else image
+    grid = window_grid(padded.shape, model.patch, p.stride)
+    latents, signed, rms = encode_windows(model, padded, grid, p.batch_size, device or torch.device("cpu"))
+    crop = (slice(pad, pad + h), slice(pad, pad + w))
+    signed, rms = signed[crop], rms[crop]
     err = signed if p.error_mode == "signed" else rms
     if p.error_sigma > 0:
         err = ndi.gaussian_filter(err, p.error_sigma)
@@ -220,5 +226,5 @@ def compute_maps(
     with threadpool_limits(1):  # small problem: threads only add overhead (and thrash on shared CPUs)
         labels, k, scores = choose_k(latents, p, seed)
     labels = labels.reshape(grid.ny, grid.nx)
-    character = vote_windows(labels, grid, max(k, 1))
+    character = vote_windows(labels, grid, max(k, 1))[crop]
     return DefectMaps(err.astype(np.float32), signed, character, labels, latents, grid, k, scores)

@@ -46,7 +46,8 @@ class StepEdges:
     """Step edges of one image.
 
     Attributes:
-        edges: bool HxW, pixels of the accepted step components.
+        edges: bool HxW, ridge cores (gradient >= half the component's peak) of the accepted step
+            components, prolonged to the border where they end near it.
         band: bool HxW, ``edges`` dilated by the margin: excluded from the defect mask.
         terraces: int32 HxW terrace labels (1..n), 0 inside the band.
         n_steps: number of accepted step components.
@@ -59,9 +60,19 @@ class StepEdges:
 
 
 def gradient_magnitude(heights: np.ndarray, smooth: float) -> np.ndarray:
-    """Sobel gradient magnitude (height per pixel) of the Gaussian-smoothed heights."""
+    """Sobel gradient magnitude (height per pixel) of the Gaussian-smoothed heights, minus the median slope.
+
+    Removing the median gradient vector first makes the result blind to any remaining plane tilt
+    (a global plane fit on a staircase of terraces leaves every terrace tilted the same way).
+    """
     zs = ndi.gaussian_filter(heights, smooth) if smooth > 0 else heights
-    return np.hypot(ndi.sobel(zs, axis=1), ndi.sobel(zs, axis=0)) / 8.0
+    gx, gy = ndi.sobel(zs, axis=1) / 8.0, ndi.sobel(zs, axis=0) / 8.0
+    mag = np.hypot(gx - np.median(gx), gy - np.median(gy))
+    # the reflected border has no normal slope: its anomaly is meaningless, so blank a strip
+    edge = min(int(np.ceil(2 * smooth)) + 1, min(heights.shape) // 4)
+    fill = float(np.median(mag))
+    mag[:edge], mag[-edge:], mag[:, :edge], mag[:, -edge:] = fill, fill, fill, fill
+    return mag
 
 
 def component_shapes(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,15 +164,20 @@ def detect_steps(heights: np.ndarray, params: StepParams | None = None) -> StepE
     edges = np.zeros(heights.shape, bool)
     n_steps = 0
     if n:
-        has_high = ndi.maximum(high, labels, np.arange(1, n + 1)).astype(bool)
-        length, elong = component_shapes(labels, n)
+        idx = np.arange(1, n + 1)
+        has_high = ndi.maximum(high, labels, idx).astype(bool)
+        # shape of each component's ridge core (gradient >= half its peak): a step's core is a thin
+        # line whatever the smoothing, a defect's core stays a ring or a blob
+        peak = np.concatenate([[np.inf], ndi.maximum(grad, labels, idx)])
+        core = np.where(grad >= 0.5 * peak[labels], labels, 0)
+        length, elong = component_shapes(core, n)
         min_len = p.min_length * min(heights.shape)
         keep = has_high & (length >= min_len) & (elong >= p.min_elongation)
         n_steps = int(keep.sum())
         if n_steps:
-            edges = np.concatenate([[False], keep])[labels]
+            edges = np.concatenate([[False], keep])[core]
             for lab in np.nonzero(keep)[0] + 1:  # few steps: loop over steps, not pixels
-                _extend_to_border(edges, labels == lab, p.extend * min(heights.shape))
+                _extend_to_border(edges, core == lab, p.extend * min(heights.shape))
     if n_steps and p.margin > 0:
         band = ndi.binary_dilation(edges, structure=np.ones((3, 3)), iterations=p.margin)
     else:

@@ -56,12 +56,11 @@ def write_curve(folder: Path, name: str, curve: list[dict]) -> None:
 
 def plot_curve(curve: list[dict], title: str) -> np.ndarray:
     """Render a loss curve (log scale) as an RGB uint8 image with matplotlib's Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 3.2), dpi=100)
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
     epochs = [r["epoch"] for r in curve]
     ax.plot(epochs, [r["train_loss"] for r in curve], label="train")
@@ -72,8 +71,8 @@ def plot_curve(curve: list[dict], title: str) -> np.ndarray:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
 
 def save_model(model: DefectModel, folder: str | Path, curves: dict[str, list[dict]]) -> Path:

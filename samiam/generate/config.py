@@ -25,6 +25,12 @@ class GeneratorConfig:
     Shared filters:
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh,
         min_mask_region_area (pixels; holes/islands smaller than this are cleaned).
+    Large images (``samiam/generate/tiling.py``):
+        tile: tile side in pixels; None = auto (4 x the model's input side: 1024 px for
+            LiteMedSAM, 4096 px for SAM), 0 = off (the whole image in one pass). Images no larger
+            than the tile are processed in one pass; box scales are fractions of the tile.
+        halo: context around each tile's core; neighbouring tiles overlap by at least 2 x halo.
+        join_iou: masks cut by a tile border are joined when their IoU in the overlap is >= this.
     """
 
     mode: str = "auto"  # auto | points | boxes
@@ -40,6 +46,9 @@ class GeneratorConfig:
     stability_score_offset: float = 1.0
     box_nms_thresh: float = 0.7
     min_mask_region_area: int = 0
+    tile: int | None = None
+    halo: int = 128
+    join_iou: float = 0.5
 
     def validate(self) -> GeneratorConfig:
         """Check ranges; return self.
@@ -55,6 +64,13 @@ class GeneratorConfig:
             raise ParameterError(f"box scales must be in (0, 1], got {list(self.box_scales)}")
         if not 0 <= self.box_overlap < 1:
             raise ParameterError(f"box overlap must be in [0, 1), got {self.box_overlap}")
+        if self.tile is not None and self.tile != 0 and self.tile < 64:
+            raise ParameterError(f"tile must be 'auto' (None), 0 (off) or >= 64 pixels, got {self.tile}")
+        if self.halo < 0 or (self.tile and self.halo > self.tile // 4):
+            limit = f"[0, tile/4] = [0, {self.tile // 4}]" if self.tile else ">= 0"
+            raise ParameterError(f"halo must be in {limit}, got {self.halo}")
+        if not 0 < self.join_iou <= 1:
+            raise ParameterError(f"join-iou must be in (0, 1], got {self.join_iou}")
         for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
             v = getattr(self, name)
             if v is not None and not 0 <= v <= 1:

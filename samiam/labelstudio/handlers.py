@@ -292,10 +292,16 @@ class LabelStudioBackend:
         context = params.get("context")
         if context is not None and not isinstance(context, dict):
             raise RequestError(f"params.context must be an object, got {type(context).__name__}")
-        if context and context.get("result"):
-            results = [self._predict_interactive(tasks[0], config, context["result"])]
-        else:
-            results = [self._predict_automatic(task, config) for task in tasks]
+        interactive = bool(context and context.get("result"))
+        results = []
+        for task in tasks[:1] if interactive else tasks:
+            try:
+                if interactive:
+                    results.append(self._predict_interactive(task, config, context["result"]))
+                else:
+                    results.append(self._predict_automatic(task, config))
+            except RequestError as exc:
+                raise type(exc)(f"task {task.get('id', '?')}: {exc}") from None
         return {"results": results, "model_version": self.model_version}
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -320,9 +326,8 @@ class LabelStudioBackend:
         tag = config.image(to_name)
         ref = task["data"].get(tag.value_key)
         if ref is None:
-            task_id = task.get("id", "?")
             raise RequestError(
-                f"task {task_id}: no data key '{tag.value_key}' (the <Image name=\"{tag.name}\"> reads "
+                f"no data key '{tag.value_key}' (the <Image name=\"{tag.name}\"> reads "
                 f"${tag.value_key}); data keys: {', '.join(task['data']) or 'none'}"
             )
         return self.resolver.load(ref)
@@ -384,23 +389,27 @@ class LabelStudioBackend:
 
         Material ``k`` (1-based, the booster's order) gets the ``k``-th label of the control;
         materials beyond the control's labels (or all, if it has none) are named ``material k``.
+        A material that already has a name (a string) keeps it; masks without a material are
+        one region each.
         """
-        groups: dict[int, list[int]] = {}
+        groups: dict[int | str, list[int]] = {}
         for i, rec in enumerate(seg.masks):
-            material = rec.material if isinstance(rec.material, int) else i + 1
+            material = rec.material if isinstance(rec.material, int | str) else -(i + 1)
             groups.setdefault(material, []).append(i)
         regions, scores = [], []
-        for material in sorted(groups):
+        order = sorted(groups, key=lambda m: (isinstance(m, str), m if isinstance(m, str) else abs(m)))
+        for material in order:
             mask = np.zeros((seg.height, seg.width), bool)
             for i in groups[material]:
                 mask |= seg.masks[i].decode()
             if not mask.any():
                 continue
-            label = (
-                control.labels[material - 1]
-                if 0 < material <= len(control.labels)
-                else f"material {material}"
-            )
+            if isinstance(material, str):
+                label = material
+            elif 0 < material <= len(control.labels):
+                label = control.labels[material - 1]
+            else:
+                label = f"material {abs(material)}"
             score = float(np.mean([seg.masks[i].score for i in groups[material]]))
             regions.append(brush_result(mask, label, control, to_name, score))
             scores.append(score)

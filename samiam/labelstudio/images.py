@@ -293,7 +293,7 @@ class ImageResolver:
             if refresh or self._access is None or self._access[1] < time.time():
                 body = json.dumps({"refresh": self.api_key}).encode()
                 req = urllib.request.Request(
-                    f"{self.url}/api/token/refresh", data=body, headers={"Content-Type": "application/json"}
+                    f"{self.url}/api/token/refresh/", data=body, headers={"Content-Type": "application/json"}
                 )
                 try:
                     with urllib.request.urlopen(req, timeout=self.timeout) as resp:

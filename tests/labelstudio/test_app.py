@@ -46,7 +46,13 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(
         ("POST", "/predict", b"{not json", 400, "not valid JSON"),
         ("POST", "/predict", b"", 400, "empty request body"),
         ("POST", "/predict", {"tasks": [], "label_config": LABEL_CONFIG}, 400, "no tasks"),
-        ("POST", "/predict", predict_payload("/no/such/mic.png", [keypoint(10, 10)]), 404, "mic.png"),
+        (
+            "POST",
+            "/predict",
+            predict_payload("/no/such/mic.png", [keypoint(10, 10)]),
+            404,
+            "task 7: /no/such/mic.png",
+        ),
         ("POST", "/predict", predict_payload(image, [keypoint(10, 10, "Si")]), 400, "unknown label 'Si'"),
         (
             "POST",

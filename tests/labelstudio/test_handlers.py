@@ -106,7 +106,7 @@ def test_request_level_errors(backend: LabelStudioBackend, micrograph_png) -> No
         backend.predict([1, 2])
     with pytest.raises(RequestError, match="no 'label_config'"):
         backend.predict({"tasks": [{"id": 1, "data": {"image": str(micrograph_png)}}]})
-    with pytest.raises(RequestError, match="no data key 'image'"):
+    with pytest.raises(RequestError, match="task 1: no data key 'image'"):
         backend.predict({"tasks": [{"id": 1, "data": {"img": "x.png"}}], "label_config": LABEL_CONFIG})
     with pytest.raises(ImageNotFoundError):
         backend.predict(predict_payload("/nowhere/mic.png", [keypoint(10, 10)]))
@@ -138,16 +138,28 @@ def test_setup_validates_the_config_and_remembers_it(backend: LabelStudioBackend
 
 def test_materials_become_brush_regions_named_from_the_config(backend: LabelStudioBackend) -> None:
     _, labels = synthetic_micrograph()
-    masks = [MaskRecord.from_mask(labels == k, score=0.5 + 0.1 * k, material=k) for k in (1, 2)]
-    masks.append(MaskRecord.from_mask(np.zeros_like(labels, bool) | (np.arange(IMAGE_W) < 4), material=3))
+    strip = np.zeros_like(labels, bool) | (np.arange(IMAGE_W) < 4)
+    top = labels == 1
+    # Material 1 split in two masks (one region), material 2, a third material beyond the labels,
+    # and a material that already has a name.
+    masks = [
+        MaskRecord.from_mask(top & (np.arange(IMAGE_W) < 64), score=0.6, material=1),
+        MaskRecord.from_mask(labels == 2, score=0.7, material=2),
+        MaskRecord.from_mask(top & (np.arange(IMAGE_W) >= 64), score=0.6, material=1),
+        MaskRecord.from_mask(strip, score=1.0, material=3),
+        MaskRecord.from_mask(np.zeros_like(strip), material="Au"),
+    ]
     seg = Segmentation("x.png", IMAGE_H, IMAGE_W, masks)
     control = parse_label_config(LABEL_CONFIG).brush_for()
     prediction = backend.materials_prediction(seg, control, "image")
     names = [r["value"]["brushlabels"] for r in prediction["result"]]
-    assert names == [["SrTiO3"], ["Ge"], ["material 3"]]
+    assert names == [["SrTiO3"], ["Ge"], ["material 3"]]  # the "Au" mask is empty: no region
     for k, region in enumerate(prediction["result"][:2], start=1):
         np.testing.assert_array_equal(decode_brush_rle(region["value"]["rle"], IMAGE_H, IMAGE_W), labels == k)
     assert prediction["score"] == pytest.approx(np.mean([0.6, 0.7, 1.0]), abs=1e-4)
+    masks[-1] = MaskRecord.from_mask(strip, material="Au")
+    named = backend.materials_prediction(Segmentation("x.png", IMAGE_H, IMAGE_W, masks), control, "image")
+    assert [r["value"]["brushlabels"] for r in named["result"]][-1] == ["Au"]
 
 
 def test_automatic_prediction_is_the_boosted_segmentation(micrograph_png: Path) -> None:

@@ -38,7 +38,7 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802
-        if self.path == "/api/token/refresh":
+        if self.path == "/api/token/refresh/":  # Label Studio 1.23 route (trailing slash)
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if body.get("refresh") == PAT:
                 self._send(200, json.dumps({"access": "access-abc"}).encode())

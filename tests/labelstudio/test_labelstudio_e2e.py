@@ -42,6 +42,7 @@ def test_label_studio_stores_and_decodes_samiam_predictions(tmp_path: Path) -> N
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     summary = json.loads(out.read_text())
     assert summary["ok"] and summary["ml_backend"]["state"] == "CO"
+    assert summary["personal_access_token"] == "image fetched with a personal access token"
     assert summary["ml_backend"]["model_version"].startswith("samiam-")
     # A stored automatic prediction and an interactive mask, both decoded to sensible areas.
     for key in ("automatic", "interactive"):

@@ -1,0 +1,149 @@
+"""``samiam defects train|run``: unsupervised defect maps, masks and classes for STM images."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from samiam.cli.app import app
+from samiam.cli.common import guarded
+from samiam.errors import InputError, ParameterError, SamiamError
+
+defects_app = typer.Typer(
+    name="defects",
+    help="STM defects: train autoencoders on your images, then map, mask and classify defects.",
+    no_args_is_help=True,
+)
+app.add_typer(defects_app, name="defects")
+
+
+def _params(stride: int, error_threshold: float, error_sigma: float, no_steps: bool, seed: int, device: str):
+    from samiam.defects import DefectParams
+    from samiam.defects.maps import MapParams
+    from samiam.defects.mask import MaskParams
+
+    params = DefectParams(
+        maps=MapParams(stride=stride, error_sigma=error_sigma),
+        mask=MaskParams(error_threshold=error_threshold),
+        detect_steps=not no_steps,
+        seed=seed,
+        device=None if device == "auto" else device,
+    )
+    params.mask.check()
+    params.maps.check(32)
+    return params
+
+
+def _inputs(images: list[Path]) -> list[Path]:
+    from samiam.defects.readers import expand_stm_inputs
+
+    files = expand_stm_inputs(images)
+    if not files:
+        raise InputError(f"{', '.join(map(str, images))}: no image files found")
+    return files
+
+
+STRIDE = typer.Option(8, "--stride", help="Step (px) between the 32x32 sliding windows; smaller is finer, slower.")
+THRESHOLD = typer.Option(3.0, "--error-threshold", help="Defect when the error exceeds the median by this many robust sigmas.")
+SIGMA = typer.Option(3.0, "--error-sigma", help="Gaussian smoothing (px) of the reconstruction-error map.")
+NO_STEPS = typer.Option(False, "--no-steps", help="Do not detect/level step edges (flat single-terrace images).")
+SEED = typer.Option(0, "--seed", help="Seed of every random choice (training, K-means, mixtures).")
+DEVICE = typer.Option("auto", "--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+@defects_app.command("train")
+def train(
+    images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
+    epochs: int = typer.Option(30, "--epochs", help="Maximum epochs of each autoencoder (early stopping)."),
+    patches_per_image: int = typer.Option(1000, "--patches-per-image", help="Random AE1 training patches per image."),
+    max_classes: int = typer.Option(8, "--max-classes", help="Largest number of defect classes tried (BIC)."),
+    stride: int = STRIDE,
+    error_threshold: float = THRESHOLD,
+    error_sigma: float = SIGMA,
+    no_steps: bool = NO_STEPS,
+    seed: int = SEED,
+    device: str = DEVICE,
+    quiet: bool = QUIET,
+) -> None:
+    """Train AE1 (maps), AE2 (defect patches) and the class mixture on a set of images."""
+
+    def body() -> None:
+        from samiam.defects import TrainParams, train_defect_model
+        from samiam.defects.readers import read_stm
+        from samiam.defects.train import TrainConfig
+        from samiam.io.write import check_writable_dir
+
+        params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
+        if epochs < 1:
+            raise ParameterError(f"--epochs must be >= 1, got {epochs}")
+        tp = TrainParams(ae1=TrainConfig(epochs=epochs), ae2=TrainConfig(epochs=epochs, batch_size=128),
+                         patches_per_image=patches_per_image, max_classes=max_classes)
+        tp.check()
+        files = _inputs(images)
+        check_writable_dir(out)
+        mgs = [read_stm(f) for f in files]
+        t0 = time.perf_counter()
+        model = train_defect_model(mgs, out, params, tp, progress=not quiet)
+        chosen = model.classes.selection.get("chosen", {})
+        typer.echo(
+            f"{out}: trained on {len(mgs)} image(s) in {time.perf_counter() - t0:.1f} s; "
+            f"{model.classes.selection.get('n_defects', 0)} training defects, {model.classes.n_classes} classes "
+            f"({chosen.get('covariance_type')} covariance, BIC {chosen.get('bic', float('nan')):.1f})"
+        )
+
+    guarded(body)
+
+
+@defects_app.command("run")
+def run(
+    images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
+    model: Path = typer.Option(..., "--model", "-m", help="Model folder from 'samiam defects train'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    stride: int = STRIDE,
+    error_threshold: float = THRESHOLD,
+    error_sigma: float = SIGMA,
+    no_steps: bool = NO_STEPS,
+    seed: int = SEED,
+    device: str = DEVICE,
+    quiet: bool = QUIET,
+) -> None:
+    """Write defect instances, classes, overlay, character and error maps for every image."""
+
+    def body() -> None:
+        from tqdm import tqdm
+
+        from samiam.defects import load_model, run_defects
+        from samiam.defects.outputs import write_defect_outputs
+        from samiam.defects.readers import read_stm
+        from samiam.io.write import check_writable_dir
+
+        params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
+        files = _inputs(images)
+        loaded = load_model(model)
+        check_writable_dir(out)
+        failed = 0
+        for f in tqdm(files, desc="images", unit="image", disable=quiet or len(files) < 2, leave=False):
+            try:
+                result = run_defects(read_stm(f), loaded, params)
+                write_defect_outputs(result, out, loaded.classes.n_classes)
+            except InputError as exc:
+                failed += 1
+                tqdm.write(f"error: {exc}", file=__import__("sys").stderr)
+                continue
+            counts = {}
+            for inst in result.detection.instances:
+                counts[inst.cls] = counts.get(inst.cls, 0) + 1
+            per_class = ", ".join(f"c{c}:{n}" for c, n in sorted(counts.items())) or "none"
+            tqdm.write(
+                f"{f.name}: {len(result.detection.instances)} defects ({per_class}), "
+                f"{result.detection.prepared.steps.n_steps} step(s) excluded, "
+                f"{result.timings['total']:.2f} s -> {out / (result.stem + '.defects.json')}"
+            )
+        if failed:
+            raise SamiamError(f"{failed} of {len(files)} image(s) could not be analysed (see above)")
+
+    guarded(body)

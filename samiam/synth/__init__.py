@@ -1,0 +1,1 @@
+"""Synthetic micrographs with known truth, for tests, examples and benchmarks."""
