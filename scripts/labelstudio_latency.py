@@ -57,7 +57,8 @@ def main() -> int:
     from samiam.synth.stem import stack_cross_section
 
     img, _, _ = stack_cross_section(args.size, args.size, materials=("square", "hexagonal"), seed=0)
-    path = Path(tempfile.mkdtemp(prefix="samiam-ls-bench-")) / "mic.png"
+    tmp = tempfile.TemporaryDirectory(prefix="samiam-ls-bench-")
+    path = Path(tmp.name) / "mic.png"
     cv2.imwrite(str(path), np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8))
     model = load_model(args.model, device="cpu")
     backend = LabelStudioBackend(model, resolver=ImageResolver())
@@ -85,6 +86,7 @@ def main() -> int:
         first, _ = post(srv.url + "/predict", payload(box(0)))
         later = [post(srv.url + "/predict", payload(box(i + 1)))[0] for i in range(args.clicks)]
         auto = post(srv.url + "/predict", payload(None))[0] if args.automatic else None
+    tmp.cleanup()
     assert backend.interactive.encoder_runs == 1
     row = (
         f"| {args.model} | {args.size}x{args.size} | {first:.2f} | {statistics.median(later):.3f} | "

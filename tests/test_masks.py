@@ -42,8 +42,13 @@ def test_segmentation_json_round_trip_and_label_map():
     a[:4] = True
     b = np.zeros((8, 8), bool)
     b[4:] = True
-    seg = Segmentation("x.png", 8, 8, [MaskRecord.from_mask(a, material=1), MaskRecord.from_mask(b, material=2)],
-                       run={"model": "m"})
+    seg = Segmentation(
+        "x.png",
+        8,
+        8,
+        [MaskRecord.from_mask(a, material=1), MaskRecord.from_mask(b, material=2)],
+        run={"model": "m"},
+    )
     doc = json.loads(json.dumps(seg.to_json()))
     assert [a["id"] for a in doc["annotations"]] == [1, 2]
     assert set(doc["annotations"][0]) >= {"id", "segmentation", "area", "bbox", "material", "score"}
@@ -51,3 +56,17 @@ def test_segmentation_json_round_trip_and_label_map():
     lm = back.label_map()
     assert lm.dtype == np.uint16
     assert (lm[:4] == 1).all() and (lm[4:] == 2).all()
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    from samiam.io.write import write_json
+
+    old = os.umask(0o022)
+    try:
+        p = write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+    assert not [q for q in tmp_path.iterdir() if q.name != "x.json"]

@@ -77,25 +77,35 @@ def table(rows: list[tuple[str, dict]], first: str, count: str = "n_images") -> 
         "|" + "---|" * (len(metrics) + 2),
     ]
     for name, r in rows:
-        out.append(
-            "| " + " | ".join([name, str(r.get(count, "-"))] + [fmt(r.get(m), m) for m, _ in metrics]) + " |"
-        )
+        out.append("| " + " | ".join([name, str(r.get(count, "-"))] + [fmt(r.get(m), m) for m, _ in metrics]) + " |")
     return out
+
+
+def model_line(doc: dict) -> str:
+    """Which model made the raw masks (read from the raw masks' own run records when reused)."""
+    model = doc["run"].get("model") or {}
+    if model.get("model"):
+        return f"model `{model['model']}` ({model.get('model_choice')}), device {model.get('device')}"
+    raw_runs = []
+    for img in doc["images"]:
+        path = img["methods"].get("raw", {}).get("prediction")
+        if path and Path(path).is_file():
+            raw_runs.append(json.loads(Path(path).read_text()).get("run", {}))
+    names = sorted({f"`{r.get('model')}` on {r.get('device')}" for r in raw_runs}) or ["unknown"]
+    return f"raw masks reused from an earlier run of model {', '.join(names)}"
 
 
 def write_results_md(doc: dict, command: str, seconds: float, path: Path) -> None:
     summary = doc["summary"]
     methods = list(summary)
     run = doc["run"]
-    model = run.get("model") or {}
     lines = [
         "# Segmentation quality: raw vs boosted on stem-sim",
         "",
         f"- command: `{command}`",
         f"- date: {run['finished']}",
         f"- machine: {machine()}",
-        f"- samiam {run['samiam_version']}, model `{model.get('model')}` ({model.get('model_choice')}), "
-        f"device {model.get('device')}",
+        f"- samiam {run['samiam_version']}, {model_line(doc)}",
         f"- dataset: ../shared/data/stem-sim, {doc['dataset']['n_scored']} of 16 images scored "
         f"({doc['dataset']['n_images']} requested), {len(doc['dataset']['problems'])} problems",
         f"- wall time: {seconds / 60:.1f} min",
@@ -110,9 +120,7 @@ def write_results_md(doc: dict, command: str, seconds: float, path: Path) -> Non
         *table([(m, summary[m]["all"]) for m in methods], "method"),
     ]
     for key in sorted(
-        k
-        for k in summary[methods[0]]
-        if k.startswith("by_") and k not in ("by_material", "by_region_difficulty")
+        k for k in summary[methods[0]] if k.startswith("by_") and k not in ("by_material", "by_region_difficulty")
     ):
         lines += ["", f"## By {key[3:]}", ""]
         lines += table([(f"{m} / {v}", r) for m in methods for v, r in summary[m][key].items()], key[3:])
@@ -121,9 +129,7 @@ def write_results_md(doc: dict, command: str, seconds: float, path: Path) -> Non
     for m in methods:
         for v, r in summary[m]["by_material"].items():
             per_region = {k: val for k, val in r.items() if k != "n_regions"}  # region metrics, not counts
-            rows.append(
-                (f"{m} / {v}", {**per_region, "hungarian_miou": r.get("hungarian_iou"), "n": r["n_regions"]})
-            )
+            rows.append((f"{m} / {v}", {**per_region, "hungarian_miou": r.get("hungarian_iou"), "n": r["n_regions"]}))
     lines += table(rows, "material", count="n")
     lines += [
         "",

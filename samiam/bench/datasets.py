@@ -180,15 +180,9 @@ def read_label_map(path: Path) -> np.ndarray:
     if arr.dtype == bool:
         return arr.astype(np.int32)
     if not np.issubdtype(arr.dtype, np.integer):
-        whole = (
-            np.issubdtype(arr.dtype, np.floating)
-            and np.all(np.isfinite(arr))
-            and np.all(arr == np.round(arr))
-        )
+        whole = np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
         if not whole:
-            raise InputError(
-                f"{path}: expected integer labels, got {arr.dtype} values that are not whole numbers"
-            )
+            raise InputError(f"{path}: expected integer labels, got {arr.dtype} values that are not whole numbers")
     return arr.astype(np.int32)
 
 
@@ -263,9 +257,7 @@ def _open_folders(root: Path, problems: list[str]) -> list[_Entry]:
         raise InputError(f"{root}: has images/ but no labels/ folder")
     images = _image_files(images_dir)
     if not images:
-        raise InputError(
-            f"{images_dir}: no images (expected files with suffix {', '.join(SUPPORTED_SUFFIXES)})"
-        )
+        raise InputError(f"{images_dir}: no images (expected files with suffix {', '.join(SUPPORTED_SUFFIXES)})")
     meta = _read_meta(root / "meta.json", problems)
     label_files: dict[str, list[Path]] = {}
     for p in sorted(labels_dir.iterdir()):
@@ -278,9 +270,7 @@ def _open_folders(root: Path, problems: list[str]) -> list[_Entry]:
     for image in images:
         candidates = label_files.get(image.stem)
         if not candidates:
-            entries.append(
-                _failed(image.stem, image, f"no label map {labels_dir}/{image.stem}.{{png,tif,npy}}")
-            )
+            entries.append(_failed(image.stem, image, f"no label map {labels_dir}/{image.stem}.{{png,tif,npy}}"))
             continue
         label_path = candidates[0]
 
@@ -333,9 +323,7 @@ def _open_coco(json_path: Path, problems: list[str]) -> list[_Entry]:
         raise InputError(f"{json_path}: lists no images")
     cats = sorted(categories, key=lambda c: c["id"])
     label_of = {c["id"]: k for k, c in enumerate(cats, start=1)}
-    names = {
-        k: str(c.get("name", f"category {c['id']}")) for k, c in zip(label_of.values(), cats, strict=True)
-    }
+    names = {k: str(c.get("name", f"category {c['id']}")) for k, c in zip(label_of.values(), cats, strict=True)}
     cat_difficulty = {label_of[c["id"]]: str(c["difficulty"]) for c in cats if "difficulty" in c}
     by_image: dict[Any, list[dict]] = {}
     for ann in annotations:
@@ -469,8 +457,7 @@ def detect_layout(path: Path) -> str:
     if (path / "annotations.json").is_file():
         return "coco"
     raise InputError(
-        f"{path}: not a labelled dataset; expected images/ + labels/, labels_merged/, "
-        "or a COCO annotations.json"
+        f"{path}: not a labelled dataset; expected images/ + labels/, labels_merged/, or a COCO annotations.json"
     )
 
 

@@ -104,8 +104,7 @@ def summarise(images: Sequence[dict], methods: Sequence[str]) -> dict[str, Any]:
         for key in keys:
             values = sorted({img["groups"][key] for img in images if key in img.get("groups", {})})
             entry[f"by_{key}"] = {
-                v: _image_means([img for img in images if img.get("groups", {}).get(key) == v], method)
-                for v in values
+                v: _image_means([img for img in images if img.get("groups", {}).get(key) == v], method) for v in values
             }
         entry["by_region_difficulty"] = _region_means(images, method, "difficulty")
         entry["by_material"] = _region_means(images, method, "name")
@@ -203,9 +202,7 @@ def plot_summary(path: str | Path, summary: dict[str, Any], title: str = "samiam
 
     methods = list(summary)
     panels = (UNIT_METRICS, FP_METRICS, COUNT_METRICS)
-    fig, axes = plt.subplots(
-        1, 3, figsize=(14, 4.5), gridspec_kw={"width_ratios": [len(p) + 1 for p in panels]}
-    )
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), gridspec_kw={"width_ratios": [len(p) + 1 for p in panels]})
     width = 0.8 / max(len(methods), 1)
     for ax, metrics in zip(axes, panels, strict=True):
         x = np.arange(len(metrics))

@@ -106,9 +106,7 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
         except ValueError:
             weight = -1.0
         if not sep or not name.strip() or weight <= 0:
-            raise ParameterError(
-                f"weights: expected none, paper or CLASS=WEIGHT,... with weights > 0, got '{text}'"
-            )
+            raise ParameterError(f"weights: expected none, paper or CLASS=WEIGHT,... with weights > 0, got '{text}'")
         out[name.strip()] = weight
     return out
 
@@ -169,9 +167,7 @@ def prediction_sources(folder: Path, wanted: list[str] | None) -> dict[str, tupl
     if wanted:
         missing = [m for m in wanted if m not in sources]
         if missing:
-            raise InputError(
-                f"{folder}: no predictions for method(s) {', '.join(missing)}; found {', '.join(sources)}"
-            )
+            raise InputError(f"{folder}: no predictions for method(s) {', '.join(missing)}; found {', '.join(sources)}")
         sources = {m: sources[m] for m in wanted}
     return sources
 
@@ -220,15 +216,11 @@ class _ModelSegmenter:
         self.pred_dir = pred_dir
         self.cfg = SegmentConfig(generator=opts.generator, boost=opts.boost).validate()
         self.boosted = {m: boost_config_for(m, opts.boost).validate() for m in methods if m != RAW}
-        self.encoders = {
-            m: make_encoder(c.encoder, c.encoder_weights, opts.device) for m, c in self.boosted.items()
-        }
+        self.encoders = {m: make_encoder(c.encoder, c.encoder_weights, opts.device) for m, c in self.boosted.items()}
         self.reused_models: set[str] = set()
         # the model is loaded up front (so a bad model is one error), unless every raw file is reused
         all_saved = opts.reuse_raw and all(self._raw_path(s).is_file() for s in stems)
-        self.model = (
-            None if all_saved else load_model(opts.model, opts.checkpoint, opts.device, verify=opts.verify)
-        )
+        self.model = None if all_saved else load_model(opts.model, opts.checkpoint, opts.device, verify=opts.verify)
 
     def _raw_path(self, stem: str) -> Path:
         return self.pred_dir / RAW / f"{stem}{MASKS_SUFFIX}"
@@ -348,9 +340,7 @@ def run_benchmark(
             _stderr(f"model: none loaded, reusing raw masks in {out_dir / 'predictions' / RAW}")
     problems = dataset.problems
     images: list[dict[str, Any]] = []
-    bar = tqdm(
-        dataset.samples(), total=len(dataset), unit="image", disable=not opts.progress, file=sys.stderr
-    )
+    bar = tqdm(dataset.samples(), total=len(dataset), unit="image", disable=not opts.progress, file=sys.stderr)
     say = echo or (lambda line: bar.write(line, file=sys.stderr))
     try:
         for sample in bar:
@@ -365,9 +355,7 @@ def run_benchmark(
                 problems.append(str(exc))
                 continue
             scored = {
-                m: {**_score(sample, seg, opts), "prediction": str(p)}
-                for m, (seg, p) in segs.items()
-                if m in methods
+                m: {**_score(sample, seg, opts), "prediction": str(p)} for m, (seg, p) in segs.items() if m in methods
             }
             if not scored:
                 continue
@@ -409,8 +397,6 @@ def run_benchmark(
     files = {
         "results": write_json(out_dir / "results.json", results),
         "report": write_markdown(out_dir / "results.md", results),
-        "plot": plot_summary(
-            out_dir / "metrics.png", results["summary"], title=f"samiam benchmark: {dataset_path}"
-        ),
+        "plot": plot_summary(out_dir / "metrics.png", results["summary"], title=f"samiam benchmark: {dataset_path}"),
     }
     return BenchmarkResult(results=results, files=files, problems=problems)

@@ -52,8 +52,14 @@ class BoostConfig:
         Raises:
             ParameterError: a value outside its range.
         """
-        for name in ("child_containment", "child_min_frac", "compound_cover", "redundant_overlap",
-                     "island_min_frac", "min_area_frac"):
+        for name in (
+            "child_containment",
+            "child_min_frac",
+            "compound_cover",
+            "redundant_overlap",
+            "island_min_frac",
+            "min_area_frac",
+        ):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ParameterError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")

@@ -109,10 +109,10 @@ class TimmEncoder:
     def __init__(self, name: str, weights: str | None = None, device: str | None = None, batch: int = 64):
         import os
 
-        import samiam.models  # noqa: F401  (torchvision shim before timm)
         import timm
         import torch
 
+        import samiam.models  # noqa: F401  (torchvision shim before timm)
         from samiam.models.device import pick_device
 
         self.device = pick_device(device)
@@ -124,7 +124,9 @@ class TimmEncoder:
                 state = torch.load(weights, map_location="cpu", weights_only=True)
                 missing, _ = model.load_state_dict(state, strict=False)
                 if len(missing) > len(state) // 2:
-                    raise ModelError(f"{weights}: does not fit timm model '{name}' ({len(missing)} missing keys)")
+                    raise ModelError(
+                        f"{weights}: does not fit timm model '{name}' ({len(missing)} missing keys)"
+                    )
             else:
                 model = timm.create_model(name, pretrained=True, num_classes=0)
         except ModelError:
@@ -154,7 +156,10 @@ class TimmEncoder:
         feats = []
         for start in range(0, len(crops), self.batch):
             batch = np.stack(
-                [cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_LINEAR) for c in crops[start : start + self.batch]]
+                [
+                    cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+                    for c in crops[start : start + self.batch]
+                ]
             )
             x = (np.repeat(batch[:, None], 3, axis=1) - self.mean) / self.std
             with torch.no_grad():
@@ -163,7 +168,9 @@ class TimmEncoder:
         return np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
 
 
-def make_encoder(name: str, weights: str | None = None, device: str | None = None) -> Callable[[list[np.ndarray]], np.ndarray]:
+def make_encoder(
+    name: str, weights: str | None = None, device: str | None = None
+) -> Callable[[list[np.ndarray]], np.ndarray]:
     """Return a function mapping a list of crops to an (n, d) feature array.
 
     Args:

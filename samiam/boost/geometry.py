@@ -21,7 +21,12 @@ def _coco_rles(records: list[MaskRecord]) -> list[dict]:
     out = []
     for r in records:
         counts = r.rle["counts"]
-        out.append({"size": list(r.rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+        out.append(
+            {
+                "size": list(r.rle["size"]),
+                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+            }
+        )
     return out
 
 
@@ -93,8 +98,14 @@ def remove_islands(record: MaskRecord, min_frac: float) -> tuple[MaskRecord, int
     x, y, w, h = record.bbox
     m = np.zeros(record.shape, bool)
     m[y : y + h, x : x + w] = box & ~np.isin(lab, small)
-    cleaned = MaskRecord(rle=encode_rle(m), bbox=bbox_of(m), area=int(m.sum()), score=record.score,
-                         material=record.material, extra=record.extra)
+    cleaned = MaskRecord(
+        rle=encode_rle(m),
+        bbox=bbox_of(m),
+        area=int(m.sum()),
+        score=record.score,
+        material=record.material,
+        extra=record.extra,
+    )
     return cleaned, int(small.size)
 
 

@@ -92,17 +92,25 @@ def _cluster_crops(
         return Clustering(np.zeros(n, int), 1, scores, "auto: no separable clusters")
     best = max(scores, key=lambda k: scores[k])
     if scores[best] < SINGLE_MATERIAL_SILHOUETTE:
-        return Clustering(np.zeros(n, int), 1, scores, f"auto: best silhouette {scores[best]:.2f} < "
-                          f"{SINGLE_MATERIAL_SILHOUETTE}, one material")
+        return Clustering(
+            np.zeros(n, int),
+            1,
+            scores,
+            f"auto: best silhouette {scores[best]:.2f} < {SINGLE_MATERIAL_SILHOUETTE}, one material",
+        )
     chosen = max(k for k in scores if scores[k] >= scores[best] * (1 - SILHOUETTE_TOLERANCE))
     return Clustering(
-        fits[chosen], chosen, scores,
+        fits[chosen],
+        chosen,
+        scores,
         f"auto: largest k within {SILHOUETTE_TOLERANCE:.0%} of the best silhouette ({scores[best]:.2f} at k={best}): "
         f"k={chosen} ({scores[chosen]:.2f})",
     )
 
 
-def vote(owner: np.ndarray, labels: np.ndarray, n_masks: int, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+def vote(
+    owner: np.ndarray, labels: np.ndarray, n_masks: int, n_clusters: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Majority vote of each mask's crops.
 
     Args:
@@ -156,8 +164,14 @@ def merge_by_material(
         score = float(np.mean([records[i].score for i in members])) if members else 0.0
         out.append(
             MaskRecord(
-                rle=encode_rle(m), bbox=bbox_of(m), area=int(m.sum()), score=score,
-                extra={"merged_from": len(members), "vote_confidence": round(float(np.mean(confidence[members])), 3)},
+                rle=encode_rle(m),
+                bbox=bbox_of(m),
+                area=int(m.sum()),
+                score=score,
+                extra={
+                    "merged_from": len(members),
+                    "vote_confidence": round(float(np.mean(confidence[members])), 3),
+                },
             )
         )
     out.sort(key=lambda r: -r.area)

@@ -35,7 +35,11 @@ def boost_masks(
     t = time.perf_counter()
     kept, report = geometric_filter(records, h * w, cfg)
     timings["filter"] = time.perf_counter() - t
-    info: dict[str, Any] = {"raw_masks": len(records), "filtered_masks": len(kept), "dropped": report.to_dict()}
+    info: dict[str, Any] = {
+        "raw_masks": len(records),
+        "filtered_masks": len(kept),
+        "dropped": report.to_dict(),
+    }
     if not kept:
         info.update(materials=0, materials_reason="no masks left after the filter", timings=timings)
         return [], info

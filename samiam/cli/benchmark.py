@@ -37,9 +37,7 @@ def benchmark(
         ...,
         help="Labelled set: folder with images/ + labels/ (+ meta.json), a COCO .json, or labels_merged/.",
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output folder (results.json, results.md, metrics.png)."
-    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (results.json, results.md, metrics.png)."),
     methods: str | None = typer.Option(
         None,
         "--methods",
@@ -60,9 +58,7 @@ def benchmark(
         "--weights",
         help="Region weights by difficulty: none, paper (easy 10 : hard 1), or easy=10,hard=1.",
     ),
-    match_iou: float = typer.Option(
-        0.05, "--match-iou", help="IoU from which a mask is matched to a region."
-    ),
+    match_iou: float = typer.Option(0.05, "--match-iou", help="IoU from which a mask is matched to a region."),
     boundary_ratio: float = typer.Option(
         0.02, "--boundary-ratio", help="Boundary band width as a fraction of the image diagonal."
     ),
@@ -87,9 +83,7 @@ def benchmark(
     pred_iou_thresh: float | None = typer.Option(
         None, "--pred-iou-thresh", help="Min predicted IoU (default per mode)."
     ),
-    stability_thresh: float | None = typer.Option(
-        None, "--stability-thresh", help="Min stability (default per mode)."
-    ),
+    stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
     box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-image lines."),
 ) -> None:
@@ -122,9 +116,7 @@ def benchmark(
                 stability_thresh,
                 box_nms_thresh,
             ),
-            boost=opt.boost_config(
-                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed
-            ),
+            boost=opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed),
             reuse_raw=reuse_raw,
             difficulty_weights=parse_weights(weights),
             match_iou=match_iou,

@@ -46,12 +46,26 @@ def _inputs(images: list[Path]) -> list[Path]:
 
 
 STRIDE = typer.Option(8, "--stride", help="Step (px) between the 32x32 sliding windows; smaller is finer, slower.")
-THRESHOLD = typer.Option(3.0, "--error-threshold", help="Defect when the error exceeds the median by this many robust sigmas.")
+THRESHOLD = typer.Option(
+    3.0, "--error-threshold", help="Defect when the error exceeds the median by this many robust sigmas."
+)
 SIGMA = typer.Option(3.0, "--error-sigma", help="Gaussian smoothing (px) of the reconstruction-error map.")
 NO_STEPS = typer.Option(False, "--no-steps", help="Do not detect/level step edges (flat single-terrace images).")
 SEED = typer.Option(0, "--seed", help="Seed of every random choice (training, K-means, mixtures).")
 DEVICE = typer.Option("auto", "--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+THREADS = typer.Option(
+    0, "--threads", help="CPU threads for torch (0 = torch's default; 1 is fastest on busy machines)."
+)
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise ParameterError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 @defects_app.command("train")
@@ -68,6 +82,7 @@ def train(
     seed: int = SEED,
     device: str = DEVICE,
     quiet: bool = QUIET,
+    threads: int = THREADS,
 ) -> None:
     """Train AE1 (maps), AE2 (defect patches) and the class mixture on a set of images."""
 
@@ -77,11 +92,16 @@ def train(
         from samiam.defects.train import TrainConfig
         from samiam.io.write import check_writable_dir
 
+        _set_threads(threads)
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
         if epochs < 1:
             raise ParameterError(f"--epochs must be >= 1, got {epochs}")
-        tp = TrainParams(ae1=TrainConfig(epochs=epochs), ae2=TrainConfig(epochs=epochs, batch_size=128),
-                         patches_per_image=patches_per_image, max_classes=max_classes)
+        tp = TrainParams(
+            ae1=TrainConfig(epochs=epochs),
+            ae2=TrainConfig(epochs=epochs, batch_size=128),
+            patches_per_image=patches_per_image,
+            max_classes=max_classes,
+        )
         tp.check()
         files = _inputs(images)
         check_writable_dir(out)
@@ -110,6 +130,7 @@ def run(
     seed: int = SEED,
     device: str = DEVICE,
     quiet: bool = QUIET,
+    threads: int = THREADS,
 ) -> None:
     """Write defect instances, classes, overlay, character and error maps for every image."""
 
@@ -121,6 +142,7 @@ def run(
         from samiam.defects.readers import read_stm
         from samiam.io.write import check_writable_dir
 
+        _set_threads(threads)
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
         files = _inputs(images)
         loaded = load_model(model)

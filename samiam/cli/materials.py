@@ -49,8 +49,7 @@ def _task_image_finder(export: Path, image_root: Path | None):  # noqa: ANN202
             if name and cand.is_file():
                 return str(cand)
         raise InputError(
-            f"{export}: image '{ref}' of task {task.get('id', '?')} not found; "
-            "give its folder with --image-root"
+            f"{export}: image '{ref}' of task {task.get('id', '?')} not found; give its folder with --image-root"
         )
 
     return image_for
@@ -81,19 +80,14 @@ def _examples(examples: list[Path], labels: list[Path], names: list[str], image_
             out.extend(examples_from_labelstudio(tasks, _task_image_finder(path, image_root), str(path)))
             continue
         if not label_queue:
-            raise ParameterError(
-                f"{path}: an image example needs its label map (--labels LABELS, one per image)"
-            )
+            raise ParameterError(f"{path}: an image example needs its label map (--labels LABELS, one per image)")
         if not name_queue:
-            raise ParameterError(
-                f"{path}: an image example needs the names of its labels (--names Ge,SrTiO3,...)"
-            )
+            raise ParameterError(f"{path}: an image example needs the names of its labels (--names Ge,SrTiO3,...)")
         lab = label_queue.pop(0)
         out.append(example_from_label_map(path, lab, _parse_names(name_queue.pop(0), str(lab)), str(lab)))
     if label_queue or name_queue:
         raise ParameterError(
-            f"{len(label_queue)} --labels and {len(name_queue)} --names left over: "
-            "give one of each per image example"
+            f"{len(label_queue)} --labels and {len(name_queue)} --names left over: give one of each per image example"
         )
     return out
 
@@ -113,29 +107,28 @@ def learn(
         [],
         "--names",
         "-n",
-        help="Names of each label map's labels, in order: "
-        "'Ge,SrTiO3,vacuum' (labels 1,2,3) or '1=Ge,3=vacuum'.",
+        help="Names of each label map's labels, in order: 'Ge,SrTiO3,vacuum' (labels 1,2,3) or '1=Ge,3=vacuum'.",
     ),
-    update: bool = typer.Option(
-        False, "--update", help="Add to the library in --output instead of replacing it."
-    ),
+    update: bool = typer.Option(False, "--update", help="Add to the library in --output instead of replacing it."),
     image_root: Path | None = typer.Option(
         None, "--image-root", help="Folder holding the images of Label Studio tasks."
     ),
     encoder: str = typer.Option("fft", "--encoder", help="Texture encoder: fft | stats | timm:MODEL_NAME."),
-    encoder_weights: str | None = typer.Option(
-        None, "--encoder-weights", help="Weights file for a timm encoder."
-    ),
+    encoder_weights: str | None = typer.Option(None, "--encoder-weights", help="Weights file for a timm encoder."),
     crop_size: int = typer.Option(60, "--crop-size", help="Crop side in pixels."),
     crops_per_material: int = typer.Option(
-        96, "--crops-per-material", help="Crops per material and example."
+        96, "--crops-per-material", help="Crops per material, example and crop-size rung."
     ),
     seed: int = typer.Option(0, "--seed", help="Crop sampling seed."),
+    pixel_size: float | None = typer.Option(
+        None, "--pixel-size", help="Pixel size in nm of examples whose file does not say it (e.g. PNG)."
+    ),
 ) -> None:
     """Build a material library from labelled examples (one labelled image is enough)."""
+    from samiam.errors import ParameterError
     from samiam.io.write import check_writable_dir
     from samiam.library.learn import LearnConfig, learn_examples
-    from samiam.library.store import load_library, save_library
+    from samiam.library.store import load_library, pixel_size_nm, save_library
 
     def run() -> None:
         cfg = LearnConfig(
@@ -148,6 +141,12 @@ def learn(
         base = load_library(output) if update and output.exists() else None
         check_writable_dir(output.parent if str(output.parent) else Path("."))
         exs = _examples(examples, labels, names, image_root)
+        if pixel_size is not None:
+            if pixel_size <= 0:
+                raise ParameterError(f"--pixel-size must be > 0 nm, got {pixel_size}")
+            for ex in exs:
+                if pixel_size_nm(ex.image.pixel_size, ex.image.pixel_unit) is None:
+                    ex.image.pixel_size, ex.image.pixel_unit = pixel_size, "nm"
         lib, report = learn_examples(exs, cfg, base)
         save_library(lib, output)
         for a in report.added:
@@ -173,8 +172,7 @@ def show(library: Path = typer.Argument(..., help="Library file.")) -> None:
         lib = load_library(library)
         px = f"{lib.pixel_size_nm:.4g} nm" if lib.pixel_size_nm else "unknown"
         typer.echo(
-            f"{library}: encoder {lib.encoder}, crop {lib.crop_size} px, pixel size {px}, "
-            f"updated {lib.updated or '?'}"
+            f"{library}: encoder {lib.encoder}, crop {lib.crop_size} px, pixel size {px}, updated {lib.updated or '?'}"
         )
         for m in lib.materials.values():
             st = m.stats

@@ -8,10 +8,14 @@ from samiam.boost.config import BoostConfig
 from samiam.errors import ParameterError
 from samiam.generate.config import GeneratorConfig
 
-MODEL = typer.Option("auto", "--model", "-m", help="auto | vit_b | vit_l | vit_h | vit_t | litemedsam | tiny-random")
+MODEL = typer.Option(
+    "auto", "--model", "-m", help="auto | vit_b | vit_l | vit_h | vit_t | litemedsam | tiny-random"
+)
 CHECKPOINT = typer.Option(None, "--checkpoint", help="Weights file for --model (default: cache / packaged).")
 DEVICE = typer.Option("auto", "--device", help="auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps")
-NO_VERIFY = typer.Option(False, "--no-verify", help="Skip the SHA-256 check of --checkpoint (fine-tuned weights).")
+NO_VERIFY = typer.Option(
+    False, "--no-verify", help="Skip the SHA-256 check of --checkpoint (fine-tuned weights)."
+)
 MATERIALS = typer.Option("auto", "--materials", "-k", help="Number of materials, or auto.")
 ENCODER = typer.Option("fft", "--encoder", help="Texture encoder: fft | stats | timm:MODEL_NAME")
 ENCODER_WEIGHTS = typer.Option(None, "--encoder-weights", help="Local weights file for a timm encoder.")
@@ -47,24 +51,45 @@ def parse_scales(value: str) -> tuple[float, ...]:
 
 
 def boost_config(
-    materials: str, encoder: str, encoder_weights: str | None, crop_size: int, crops_per_mask: int,
-    max_materials: int, seed: int,
+    materials: str,
+    encoder: str,
+    encoder_weights: str | None,
+    crop_size: int,
+    crops_per_mask: int,
+    max_materials: int,
+    seed: int,
 ) -> BoostConfig:
     """Build and validate a ``BoostConfig`` from CLI values."""
     return BoostConfig(
-        materials=parse_materials(materials), encoder=encoder, encoder_weights=encoder_weights,
-        crop_size=crop_size, crops_per_mask=crops_per_mask, max_materials=max_materials, seed=seed,
+        materials=parse_materials(materials),
+        encoder=encoder,
+        encoder_weights=encoder_weights,
+        crop_size=crop_size,
+        crops_per_mask=crops_per_mask,
+        max_materials=max_materials,
+        seed=seed,
     ).validate()
 
 
 def generator_config(
-    mode: str, points_per_side: int, crop_n_layers: int, box_scales: str, box_overlap: float,
-    pred_iou_thresh: float | None, stability_thresh: float | None, box_nms_thresh: float,
+    mode: str,
+    points_per_side: int,
+    crop_n_layers: int,
+    box_scales: str,
+    box_overlap: float,
+    pred_iou_thresh: float | None,
+    stability_thresh: float | None,
+    box_nms_thresh: float,
 ) -> GeneratorConfig:
     """Build and validate a ``GeneratorConfig`` from CLI values (None = the mode's default)."""
     cfg = GeneratorConfig(
-        mode=mode, points_per_side=points_per_side, crop_n_layers=crop_n_layers,
-        box_scales=parse_scales(box_scales), box_overlap=box_overlap, box_nms_thresh=box_nms_thresh,
-        pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
+        mode=mode,
+        points_per_side=points_per_side,
+        crop_n_layers=crop_n_layers,
+        box_scales=parse_scales(box_scales),
+        box_overlap=box_overlap,
+        box_nms_thresh=box_nms_thresh,
+        pred_iou_thresh=pred_iou_thresh,
+        stability_score_thresh=stability_thresh,
     )
     return cfg.validate()

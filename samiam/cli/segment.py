@@ -41,21 +41,36 @@ def segment(
     stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
     box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
+    all_frames: bool = typer.Option(False, "--all-frames", help="Segment every frame of stacks (<stem>_f<N>.*)."),
+    tile: str = typer.Option("auto", "--tile", help="Tile side in px: auto (4x model input) | off | N."),
+    halo: int = typer.Option(128, "--halo", help="Context around each tile's core in px (tiles overlap by 2x)."),
+    cache_dir: Path | None = typer.Option(None, "--cache", help="Cache folder (default ~/.cache/samiam/features)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    resume: bool = typer.Option(False, "--resume", help="Skip images with complete outputs of the same parameters."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Segment micrographs into one mask per material (SAM masks + semantic booster)."""
+    import dataclasses
+
     from tqdm import tqdm
 
-    from samiam.batch import segment_files
+    from samiam.batch import BatchRun, plan_jobs
+    from samiam.cache import FeatureCache
+    from samiam.generate.tiling import AUTO_TILE_FACTOR, check_halo, parse_tile
     from samiam.io.read import expand_inputs
     from samiam.io.write import check_writable_dir
     from samiam.models.build import load_model
     from samiam.pipeline import SegmentConfig
 
     def prepare():
+        if frame is not None and all_frames:
+            fail("--frame and --all-frames exclude each other")
+        if cache_dir is not None and no_cache:
+            fail("--cache and --no-cache exclude each other")
+        gen = opt.generator_config(mode, points_per_side, crop_n_layers, box_scales, box_overlap,
+                                   pred_iou_thresh, stability_thresh, box_nms_thresh)
         cfg = SegmentConfig(
-            generator=opt.generator_config(mode, points_per_side, crop_n_layers, box_scales, box_overlap,
-                                           pred_iou_thresh, stability_thresh, box_nms_thresh),
+            generator=dataclasses.replace(gen, tile=parse_tile(tile), halo=halo),
             boost=opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask,
                                    max_materials, seed),
         ).validate()
@@ -63,25 +78,37 @@ def segment(
         if not files:
             fail(f"no image files found in {', '.join(map(str, inputs))}")
         check_writable_dir(outdir)
+        cache = None if no_cache else FeatureCache(cache_dir).check()
         loaded = load_model(model, checkpoint, device, verify=not no_verify)
+        if cfg.generator.tile is None:  # auto tile: its size is known only now
+            check_halo(AUTO_TILE_FACTOR * loaded.image_size, halo)
         enc = None
         if not no_boost and encoder != "fft":
             from samiam.boost.encoders import make_encoder
 
             enc = make_encoder(encoder, encoder_weights, device)
-        return cfg, files, loaded, enc
+        return cfg, plan_jobs(files, frame, all_frames), loaded, enc, cache
 
-    cfg, files, loaded, enc = guarded(prepare)
+    cfg, jobs, loaded, enc, cache = guarded(prepare)
     _echo_model(loaded)
-    failed = 0
-    bar = tqdm(total=len(files), unit="image", disable=quiet or len(files) < 2)
-    for res in segment_files(files, outdir, loaded, cfg, boost=not no_boost, frame=frame, encoder=enc):
+    batch = BatchRun(outdir, loaded, cfg, boost=not no_boost, encoder=enc, cache=cache, resume=resume)
+    failed = skipped = 0
+    bar = tqdm(total=len(jobs), unit="image", disable=quiet or len(jobs) < 2)
+    for res in batch.run(jobs):
         bar.update(1)
-        tqdm.write(res.summary(), file=sys.stdout if res.status == "ok" else sys.stderr)
+        tqdm.write(res.summary(), file=sys.stderr if res.status == "failed" else sys.stdout)
         failed += res.status == "failed"
+        skipped += res.status == "skipped"
     bar.close()
-    ok = len(files) - failed
-    typer.echo(f"done: {ok} of {len(files)} images segmented into {outdir}" + (f", {failed} failed" if failed else ""))
+    if len(jobs) > 1:
+        typer.echo(batch.summary_table())
+    ok = len(jobs) - failed - skipped
+    typer.echo(
+        f"done: {ok} of {len(jobs)} images segmented into {outdir}"
+        + (f", {skipped} skipped (complete)" if skipped else "")
+        + (f", {failed} failed" if failed else "")
+        + f"; run manifest {batch.manifest_path}"
+    )
     if failed:
         raise typer.Exit(1)
 

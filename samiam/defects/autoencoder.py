@@ -32,8 +32,9 @@ class PatchAutoencoder(nn.Module):
         def up(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
 
-        self.encoder = nn.Sequential(down(1, c1), down(c1, c2), down(c2, c3), nn.Flatten(),
-                                     nn.Linear(c3 * cells * cells, latent))
+        self.encoder = nn.Sequential(
+            down(1, c1), down(c1, c2), down(c2, c3), nn.Flatten(), nn.Linear(c3 * cells * cells, latent)
+        )
         self.decoder_in = nn.Linear(latent, c3 * cells * cells)
         self.decoder = nn.Sequential(up(c3, c2), up(c2, c1), nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1))
         self._cells = cells

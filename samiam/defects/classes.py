@@ -117,17 +117,21 @@ def fit_classes(
     rows, best, best_bic = [], None, np.inf
     for k in range(1, max(1, min(max_components, n // 2)) + 1):
         for cov in covariance_types:
-            gmm = GaussianMixture(n_components=k, covariance_type=cov, random_state=seed, n_init=2,
-                                  reg_covar=1e-4).fit(x)
+            gmm = GaussianMixture(n_components=k, covariance_type=cov, random_state=seed, n_init=2, reg_covar=1e-4).fit(
+                x
+            )
             bic, aic = float(gmm.bic(x)), float(gmm.aic(x))
             rows.append({"components": k, "covariance_type": cov, "bic": bic, "aic": aic})
             if bic < best_bic:
                 best, best_bic = gmm, bic
-    chosen = {"components": int(best.n_components), "covariance_type": best.covariance_type, "bic": best_bic,
-              "aic": float(best.aic(x))}
+    chosen = {
+        "components": int(best.n_components),
+        "covariance_type": best.covariance_type,
+        "bic": best_bic,
+        "aic": float(best.aic(x)),
+    }
     labels = best.predict(x)
     if len(np.unique(labels)) >= 2:
-        chosen["silhouette"] = float(silhouette_score(x, labels, random_state=seed,
-                                                      sample_size=min(n, 5000)))
+        chosen["silhouette"] = float(silhouette_score(x, labels, random_state=seed, sample_size=min(n, 5000)))
         chosen["davies_bouldin"] = float(davies_bouldin_score(x, labels))
     return ClassModel(mean, std, best, {"chosen": chosen, "tried": rows, "n_defects": n})

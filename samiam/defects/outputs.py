@@ -58,8 +58,9 @@ def render_overlay(heights: np.ndarray, result: DefectResult, n_classes: int) ->
         x, y, w, h = inst.bbox
         c = tuple(int(v) for v in colours[max(inst.cls, 0) % len(colours)])
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), c, 1)
-        cv2.putText(out, f"{inst.id}:{inst.cls}", (x, max(y - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, c, 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, f"{inst.id}:{inst.cls}", (x, max(y - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, c, 1, cv2.LINE_AA
+        )
     return out
 
 
@@ -109,14 +110,18 @@ def write_defect_outputs(result: DefectResult, outdir: str | Path, n_classes: in
     heights = det.prepared.heights
     stem = result.stem
     paths = {
-        "classes": write_png(outdir / f"{stem}{OUTPUT_SUFFIXES['classes']}",
-                             render_classes(heights, result.class_map, n_classes)),
-        "overlay": write_png(outdir / f"{stem}{OUTPUT_SUFFIXES['overlay']}",
-                             render_overlay(heights, result, n_classes)),
-        "character_png": write_png(outdir / f"{stem}{OUTPUT_SUFFIXES['character_png']}",
-                                   render_character(det.maps.character)),
-        "character_npy": write_npy(outdir / f"{stem}{OUTPUT_SUFFIXES['character_npy']}",
-                                   det.maps.character.astype(np.int32)),
+        "classes": write_png(
+            outdir / f"{stem}{OUTPUT_SUFFIXES['classes']}", render_classes(heights, result.class_map, n_classes)
+        ),
+        "overlay": write_png(
+            outdir / f"{stem}{OUTPUT_SUFFIXES['overlay']}", render_overlay(heights, result, n_classes)
+        ),
+        "character_png": write_png(
+            outdir / f"{stem}{OUTPUT_SUFFIXES['character_png']}", render_character(det.maps.character)
+        ),
+        "character_npy": write_npy(
+            outdir / f"{stem}{OUTPUT_SUFFIXES['character_npy']}", det.maps.character.astype(np.int32)
+        ),
         "error_png": write_png(outdir / f"{stem}{OUTPUT_SUFFIXES['error_png']}", render_error(det.error_z)),
         "error_npy": write_npy(outdir / f"{stem}{OUTPUT_SUFFIXES['error_npy']}", det.maps.error.astype(np.float32)),
     }

@@ -140,8 +140,14 @@ def resolve_device(name: str | None) -> torch.device:
     return pick_device(name)
 
 
-def detect(raw: np.ndarray, source: str, ae1: PatchAutoencoder, params: DefectParams,
-           device: torch.device, timings: dict[str, float] | None = None) -> Detection:
+def detect(
+    raw: np.ndarray,
+    source: str,
+    ae1: PatchAutoencoder,
+    params: DefectParams,
+    device: torch.device,
+    timings: dict[str, float] | None = None,
+) -> Detection:
     """Flatten, find steps, compute the maps and the defect mask, and split it into instances.
 
     Args:
@@ -177,8 +183,9 @@ def instance_centres(instances: list[DefectInstance], shape: tuple[int, int]) ->
     return np.clip(c, 0, np.array(shape) - 1)
 
 
-def defect_features(ae2: PatchAutoencoder, heights: np.ndarray, instances: list[DefectInstance],
-                    device: torch.device) -> np.ndarray:
+def defect_features(
+    ae2: PatchAutoencoder, heights: np.ndarray, instances: list[DefectInstance], device: torch.device
+) -> np.ndarray:
     """AE2 latents of the patches centred on each instance's centroid, (N, latent2)."""
     if not instances:
         return np.zeros((0, ae2.latent), np.float32)
@@ -189,8 +196,13 @@ def defect_features(ae2: PatchAutoencoder, heights: np.ndarray, instances: list[
         return ae2.encode(x).cpu().numpy()
 
 
-def classify(instances: list[DefectInstance], heights: np.ndarray, ae2: PatchAutoencoder, classes: ClassModel,
-             device: torch.device) -> None:
+def classify(
+    instances: list[DefectInstance],
+    heights: np.ndarray,
+    ae2: PatchAutoencoder,
+    classes: ClassModel,
+    device: torch.device,
+) -> None:
     """Set class, class probability and soft assignments of every instance (in place)."""
     feats = defect_features(ae2, heights, instances, device)
     cls, prob, soft = classes.predict(feats)
@@ -219,7 +231,6 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
     """
     p = params or DefectParams()
     device = resolve_device(p.device)
-    seed_everything(p.seed)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
@@ -282,15 +293,19 @@ def train_defect_model(
     device = resolve_device(p.device)
     seed_everything(p.seed)
     rng = np.random.default_rng(p.seed)
-    prepared = [prepare_heights(mg.raw, mg.source, steps=p.steps, detect=p.detect_steps)
-                for mg in tqdm(images, desc="flatten", unit="image", disable=not progress, leave=False)]
-    patches = np.concatenate([centre_patches(sample_patches(pr.heights, tp.patch, tp.patches_per_image, rng))
-                              for pr in prepared])
+    prepared = [
+        prepare_heights(mg.raw, mg.source, steps=p.steps, detect=p.detect_steps)
+        for mg in tqdm(images, desc="flatten", unit="image", disable=not progress, leave=False)
+    ]
+    patches = np.concatenate(
+        [centre_patches(sample_patches(pr.heights, tp.patch, tp.patches_per_image, rng)) for pr in prepared]
+    )
     ae1 = PatchAutoencoder(tp.patch, tp.latent1)
     curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
     defect_patches, per_image, train_prepared, train_instances = [], [], [], []
-    for mg, pr in tqdm(list(zip(images, prepared, strict=True)), desc="defects", unit="image",
-                       disable=not progress, leave=False):
+    for mg, pr in tqdm(
+        list(zip(images, prepared, strict=True)), desc="defects", unit="image", disable=not progress, leave=False
+    ):
         maps = compute_maps(ae1, pr.heights, p.maps, device=device, seed=p.seed)
         mask, _, _ = defect_mask(maps.error, maps.character, pr.steps.band, p.mask)
         _, instances = find_instances(mask, pr.heights)
@@ -309,29 +324,41 @@ def train_defect_model(
             f"{n_defects} defect(s) found in {len(images)} training image(s); at least 4 are needed to learn "
             "defect classes (add images or lower --error-threshold)"
         )
-    ae2_patches = np.concatenate([
-        centre_patches(np.concatenate([patches_at(pr.heights, tp.patch, cen),
-                                       sample_patches(pr.heights, tp.patch, n, rng, centres=pool)]))
-        for pr, cen, pool, n in defect_patches
-    ])
+    ae2_patches = np.concatenate(
+        [
+            centre_patches(
+                np.concatenate(
+                    [patches_at(pr.heights, tp.patch, cen), sample_patches(pr.heights, tp.patch, n, rng, centres=pool)]
+                )
+            )
+            for pr, cen, pool, n in defect_patches
+        ]
+    )
     ae2 = PatchAutoencoder(tp.patch, tp.latent2)
-    curve2 = train_autoencoder(ae2, ae2_patches, tp.ae2, seed=p.seed + 1, device=device, desc="AE2",
-                               progress=progress)
-    feats = np.concatenate([
-        defect_features(ae2, pr.heights, inst, device) for pr, inst in zip(train_prepared, train_instances, strict=True)
-    ])
+    curve2 = train_autoencoder(ae2, ae2_patches, tp.ae2, seed=p.seed + 1, device=device, desc="AE2", progress=progress)
+    feats = np.concatenate(
+        [
+            defect_features(ae2, pr.heights, inst, device)
+            for pr, inst in zip(train_prepared, train_instances, strict=True)
+        ]
+    )
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
         classes = fit_classes(feats, max_components=tp.max_classes, seed=p.seed)
-    model = DefectModel(ae1.cpu(), ae2.cpu(), classes, {
-        "seed": p.seed,
-        "parameters": p.to_dict(),
-        "training": tp.to_dict(),
-        "training_images": per_image,
-        "n_training_patches_ae1": int(len(patches)),
-        "n_training_patches_ae2": int(len(ae2_patches)),
-        "curves": {"ae1": len(curve1), "ae2": len(curve2)},
-    })
+    model = DefectModel(
+        ae1.cpu(),
+        ae2.cpu(),
+        classes,
+        {
+            "seed": p.seed,
+            "parameters": p.to_dict(),
+            "training": tp.to_dict(),
+            "training_images": per_image,
+            "n_training_patches_ae1": int(len(patches)),
+            "n_training_patches_ae2": int(len(ae2_patches)),
+            "curves": {"ae1": len(curve1), "ae2": len(curve2)},
+        },
+    )
     save_model(model, out_dir, {"curve_ae1": curve1, "curve_ae2": curve2})
     return model

@@ -34,7 +34,9 @@ def read_sxm(path: Path, channel: str = "Z") -> Micrograph:
     try:
         import nanonispy2 as nap
     except ImportError:
-        raise InputError(f"{path}: reading Nanonis .sxm needs the 'nanonispy2' package (pip install nanonispy2)") from None
+        raise InputError(
+            f"{path}: reading Nanonis .sxm needs the 'nanonispy2' package (pip install nanonispy2)"
+        ) from None
     try:
         scan = nap.read.Scan(str(path))
     except Exception as exc:  # the reader raises many types for broken files
@@ -51,9 +53,13 @@ def read_sxm(path: Path, channel: str = "Z") -> Micrograph:
         data = data[finite_rows]
     size = scan.header.get("scan_range")
     pixel = float(size[0]) / data.shape[1] if size is not None and len(size) else None
-    return micrograph_from_array(data, str(path), pixel_size=pixel, pixel_unit="m" if pixel else None,
-                                 meta={"reader": "nanonispy2", "channel": channel,
-                                       "dropped_incomplete_rows": int((~finite_rows).sum())})
+    return micrograph_from_array(
+        data,
+        str(path),
+        pixel_size=pixel,
+        pixel_unit="m" if pixel else None,
+        meta={"reader": "nanonispy2", "channel": channel, "dropped_incomplete_rows": int((~finite_rows).sum())},
+    )
 
 
 def read_matrix(path: Path) -> Micrograph:
@@ -68,15 +74,22 @@ def read_matrix(path: Path) -> Micrograph:
     mtrx = access2thematrix.MtrxData()
     traces, message = mtrx.open(str(path))
     if not traces:
-        raise InputError(f"{path}: not a readable Omicron MATRIX image ({message}; the _0001.mtrx parameter "
-                         "file must be in the same folder)")
+        raise InputError(
+            f"{path}: not a readable Omicron MATRIX image ({message}; the _0001.mtrx parameter "
+            "file must be in the same folder)"
+        )
     im, message = mtrx.select_image(traces[0])
     data = np.asarray(im.data, np.float64)
     if data.ndim != 2 or data.size == 0:
         raise InputError(f"{path}: {message}")
     pixel = float(im.width) / data.shape[1] if im.width else None
-    return micrograph_from_array(data, str(path), pixel_size=pixel, pixel_unit="m" if pixel else None,
-                                 meta={"reader": "access2theMatrix", "trace": traces[0]})
+    return micrograph_from_array(
+        data,
+        str(path),
+        pixel_size=pixel,
+        pixel_unit="m" if pixel else None,
+        meta={"reader": "access2theMatrix", "trace": traces[0]},
+    )
 
 
 def read_stm(path: str | Path, frame: int | None = None) -> Micrograph:
@@ -109,8 +122,11 @@ def expand_stm_inputs(paths: list[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.is_file() and (
-                q.suffix.lower() in STM_SUFFIXES or is_matrix_file(q))))
+            out.extend(
+                sorted(
+                    q for q in p.iterdir() if q.is_file() and (q.suffix.lower() in STM_SUFFIXES or is_matrix_file(q))
+                )
+            )
         else:
             out.append(p)
     return out

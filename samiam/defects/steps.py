@@ -46,7 +46,7 @@ class StepEdges:
     """Step edges of one image.
 
     Attributes:
-        edges: bool HxW, ridge cores (gradient >= half the component's peak) of the accepted step
+        edges: bool HxW, ridge cores (gradient >= the component's median) of the accepted step
             components, prolonged to the border where they end near it.
         band: bool HxW, ``edges`` dilated by the margin: excluded from the defect mask.
         terraces: int32 HxW terrace labels (1..n), 0 inside the band.
@@ -126,15 +126,26 @@ def _extend_to_border(edges: np.ndarray, component: np.ndarray, max_extend: floa
             local = vt_tail[0] if vt_tail[0] @ direction >= 0 else -vt_tail[0]
             direction = local
         with np.errstate(divide="ignore"):
-            steps_x = np.where(direction[0] > 0, (w - 1 - tip[0]) / direction[0],
-                               np.where(direction[0] < 0, -tip[0] / direction[0], np.inf))
-            steps_y = np.where(direction[1] > 0, (h - 1 - tip[1]) / direction[1],
-                               np.where(direction[1] < 0, -tip[1] / direction[1], np.inf))
+            steps_x = np.where(
+                direction[0] > 0,
+                (w - 1 - tip[0]) / direction[0],
+                np.where(direction[0] < 0, -tip[0] / direction[0], np.inf),
+            )
+            steps_y = np.where(
+                direction[1] > 0,
+                (h - 1 - tip[1]) / direction[1],
+                np.where(direction[1] < 0, -tip[1] / direction[1], np.inf),
+            )
         dist = float(min(steps_x, steps_y))
         if 0 < dist <= max_extend:
             end = tip + dist * direction
-            cv2.line(canvas, (int(round(tip[0])), int(round(tip[1]))), (int(round(end[0])), int(round(end[1]))),
-                     1, thickness=3)
+            cv2.line(
+                canvas,
+                (int(round(tip[0])), int(round(tip[1]))),
+                (int(round(end[0])), int(round(end[1]))),
+                1,
+                thickness=3,
+            )
     edges |= canvas.astype(bool)
 
 
@@ -166,10 +177,11 @@ def detect_steps(heights: np.ndarray, params: StepParams | None = None) -> StepE
     if n:
         idx = np.arange(1, n + 1)
         has_high = ndi.maximum(high, labels, idx).astype(bool)
-        # shape of each component's ridge core (gradient >= half its peak): a step's core is a thin
-        # line whatever the smoothing, a defect's core stays a ring or a blob
-        peak = np.concatenate([[np.inf], ndi.maximum(grad, labels, idx)])
-        core = np.where(grad >= 0.5 * peak[labels], labels, 0)
+        # shape of each component's ridge core (gradient >= the component's median): a step's core is
+        # a thin continuous line whatever the smoothing (a bright defect on the step does not raise
+        # the median), a defect's core stays a ring or a blob
+        level = np.concatenate([[np.inf], ndi.median(grad, labels, idx)])
+        core = np.where(grad >= level[labels], labels, 0)
         length, elong = component_shapes(core, n)
         min_len = p.min_length * min(heights.shape)
         keep = has_high & (length >= min_len) & (elong >= p.min_elongation)

@@ -140,8 +140,11 @@ def load_model(folder: str | Path) -> DefectModel:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{cfg_path}: not valid JSON ({exc})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ModelError(f"{cfg_path}: not a samiam defect model (format is {config.get('format')!r})"
-                         if isinstance(config, dict) else f"{cfg_path}: not a samiam defect model")
+        raise ModelError(
+            f"{cfg_path}: not a samiam defect model (format is {config.get('format')!r})"
+            if isinstance(config, dict)
+            else f"{cfg_path}: not a samiam defect model"
+        )
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import asdict, dataclass
 
@@ -51,12 +52,23 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch (and make its CPU kernels deterministic); return a generator for shuffling."""
+    """Seed torch's global generator; return a separate generator for splitting and shuffling."""
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+@contextlib.contextmanager
+def deterministic_kernels():
+    """Use torch's deterministic kernels inside the block, then restore the caller's setting."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
 
 
 def _evaluate(model: PatchAutoencoder, data: torch.Tensor, batch: int, device: torch.device) -> float:
@@ -113,33 +125,34 @@ def train_autoencoder(
     best, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
     curve: list[dict] = []
     bar = tqdm(range(1, config.epochs + 1), desc=desc, unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        perm = torch.randperm(len(train), generator=gen)
-        total, seen = 0.0, 0
-        for i in range(0, len(train), config.batch_size):
-            idx = perm[i : i + config.batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            x = train[idx].to(device)
-            recon, _ = model(x)
-            loss = loss_fn(recon, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        val_loss = _evaluate(model, val, 1024, device)
-        lr = opt.param_groups[0]["lr"]
-        curve.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss, "lr": lr})
-        bar.set_postfix(train=f"{total / max(seen, 1):.4f}", val=f"{val_loss:.4f}")
-        sched.step(val_loss)
-        if val_loss < best * (1 - config.min_delta):
-            best, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
+    with deterministic_kernels():
+        for epoch in bar:
+            model.train()
+            perm = torch.randperm(len(train), generator=gen)
+            total, seen = 0.0, 0
+            for i in range(0, len(train), config.batch_size):
+                idx = perm[i : i + config.batch_size]
+                if len(idx) < 2:  # batch norm needs two samples
+                    continue
+                x = train[idx].to(device)
+                recon, _ = model(x)
+                loss = loss_fn(recon, x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            val_loss = _evaluate(model, val, 1024, device)
+            lr = opt.param_groups[0]["lr"]
+            curve.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss, "lr": lr})
+            bar.set_postfix(train=f"{total / max(seen, 1):.4f}", val=f"{val_loss:.4f}")
+            sched.step(val_loss)
+            if val_loss < best * (1 - config.min_delta):
+                best, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    break
     model.load_state_dict(best_state)
     model.eval()
     return curve

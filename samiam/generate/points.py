@@ -12,7 +12,10 @@ from samiam.models.build import LoadedModel
 
 
 def generate_point_grid(
-    model: LoadedModel, image_rgb: np.ndarray, cfg: GeneratorConfig, progress: Callable[[int], None] | None = None
+    model: LoadedModel,
+    image_rgb: np.ndarray,
+    cfg: GeneratorConfig,
+    progress: Callable[[int], None] | None = None,
 ) -> list[MaskRecord]:
     """Run SAM's automatic mask generator on an HxWx3 uint8 image.
 

@@ -38,6 +38,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(tmp_path, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
@@ -45,6 +46,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def check_writable_dir(folder: str | Path) -> Path:
@@ -103,8 +110,20 @@ def write_png(path: str | Path, array: np.ndarray) -> Path:
 def palette(n: int, seed: int = 7) -> np.ndarray:
     """Return ``n`` distinct, bright RGB colours (uint8, deterministic)."""
     base = np.array(
-        [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-         [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255]],
+        [
+            [230, 25, 75],
+            [60, 180, 75],
+            [255, 225, 25],
+            [0, 130, 200],
+            [245, 130, 48],
+            [145, 30, 180],
+            [70, 240, 240],
+            [240, 50, 230],
+            [210, 245, 60],
+            [250, 190, 212],
+            [0, 128, 128],
+            [220, 190, 255],
+        ],
         np.uint8,
     )
     if n <= len(base):
@@ -154,8 +173,16 @@ def render_overlay(image: np.ndarray, seg: Segmentation, alpha: float = 0.45) ->
     for key, c in zip(keys, colours, strict=False):
         label = str(key) if isinstance(key, str) else f"material {key}"
         cv2.rectangle(out, (6, y - int(14 * scale)), (6 + int(14 * scale), y), tuple(int(v) for v in c), -1)
-        cv2.putText(out, label, (12 + int(16 * scale), y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale,
-                    (255, 255, 255), max(1, int(scale)), cv2.LINE_AA)
+        cv2.putText(
+            out,
+            label,
+            (12 + int(16 * scale), y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * scale,
+            (255, 255, 255),
+            max(1, int(scale)),
+            cv2.LINE_AA,
+        )
         y += int(22 * scale) + 2
     return out
 

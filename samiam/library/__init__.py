@@ -1,7 +1,7 @@
 """Few-shot named materials: learn a material library from labelled examples, name masks with it,
 and complete unsegmented pixels by texture (see docs/few-shot.md)."""
 
-from samiam.library.classify import MaterialClassifier, NamingConfig, name_masks
+from samiam.library.classify import LibraryClassifier, MaterialClassifier, NamingConfig, name_masks
 from samiam.library.fill import FillConfig, fill_unsegmented
 from samiam.library.learn import (
     Example,
@@ -22,6 +22,7 @@ __all__ = [
     "FillConfig",
     "LearnConfig",
     "Library",
+    "LibraryClassifier",
     "MaterialClassifier",
     "MaterialEntry",
     "NamingConfig",

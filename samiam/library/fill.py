@@ -1,12 +1,16 @@
 """Dense completion (``--fill``): give unsegmented pixels to a material when their texture matches it.
 
-A grid of sliding crops (stride = a quarter of the crop side) covers the image; every crop whose
-grid cell holds unsegmented pixels is classified against prototypes: the material library, or,
-without one, the image's own final masks (crops sampled inside each mask). A cell is assigned
-when its crop's class probability is at least ``min_confidence`` and its normalised distance to
-that class is at most ``max_distance``; only the cell's unsegmented pixels change. Crops that
-straddle an interface (mixed texture) or show an unseen phase fail one of the two tests, so
-those gaps stay empty.
+A grid of cells (stride = a quarter of the crop side) covers the image; for every cell holding
+unsegmented pixels, a crop centred on the cell is classified against prototypes: the material
+library, or, without one, the image's own final masks (crops sampled inside each mask). A cell is
+assigned when its crop's class probability is at least ``min_confidence`` and its normalised
+distance to that class is at most ``max_distance``; only the cell's unsegmented pixels change.
+Cells left over are tried again with smaller crops (the rungs of the crop-size ladder down to
+``min_side_frac`` of the crop size), which reach closer to interfaces. Crops that straddle an
+interface (mixed texture) or show an unseen phase fail one of the two tests, so those gaps stay
+empty. With a library, gaps only take materials that the image's masks already have (unless
+``new_materials``), and masks the library could not name (``unknown``) serve as their own
+prototypes.
 """
 
 from __future__ import annotations
@@ -14,14 +18,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from samiam.boost.config import BoostConfig
 from samiam.boost.crops import crop_side_for_image
 from samiam.errors import ParameterError
-from samiam.library.classify import MaterialClassifier, NamingConfig
-from samiam.library.features import Encoder, build_encoder, sample_scaled_crops, scale_for
+from samiam.library.classify import LibraryClassifier, MaterialClassifier, NamingConfig
+from samiam.library.features import (
+    Encoder,
+    build_encoder,
+    calibrated,
+    ladder_sizes,
+    resample,
+    sample_scaled_crops,
+    scale_for,
+)
 from samiam.library.store import Library
 from samiam.masks import MaskRecord, bbox_of, encode_rle
 
@@ -35,7 +46,8 @@ class FillConfig:
         max_distance: largest normalised distance of a crop to its class (1 = as close as the
             prototypes are to each other).
         stride_frac: grid stride as a fraction of the crop side.
-        prototype_crops: crops per mask when the image's own masks are the prototypes.
+        min_side_frac: smallest crop side tried, as a fraction of the crop size.
+        prototype_crops: crops per mask and side when the image's own masks are prototypes.
         new_materials: with a library, also create materials that no mask of the image has (off:
             a gap crop that looks most like an absent material stays empty).
     """
@@ -43,6 +55,7 @@ class FillConfig:
     min_confidence: float = 0.6
     max_distance: float = 3.0
     stride_frac: float = 0.25
+    min_side_frac: float = 0.6
     prototype_crops: int = 48
     new_materials: bool = False
 
@@ -58,6 +71,8 @@ class FillConfig:
             raise ParameterError(f"fill max distance must be > 0, got {self.max_distance}")
         if not 0.05 <= self.stride_frac <= 1:
             raise ParameterError(f"fill stride must be in [0.05, 1] of the crop side, got {self.stride_frac}")
+        if not 0 < self.min_side_frac <= 1:
+            raise ParameterError(f"fill min side must be in (0, 1] of the crop side, got {self.min_side_frac}")
         if self.prototype_crops < 2:
             raise ParameterError(f"fill prototype crops must be >= 2, got {self.prototype_crops}")
         return self
@@ -84,6 +99,74 @@ def _cell_index(n: int, centres: np.ndarray) -> np.ndarray:
     return np.searchsorted(mids, np.arange(n), side="right")
 
 
+class _Prototypes:
+    """Classifiers for gap crops, one per crop side, and what each class fills.
+
+    With a library: the library's materials (target: the mask of that name), plus the image's masks
+    the library does not name (``unknown`` groups; target: that mask's index), learnt from crops
+    inside them. Without: every final mask (target: its index).
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        final: list[MaskRecord],
+        library: Library | None,
+        cfg: BoostConfig,
+        fill: FillConfig,
+        naming: NamingConfig,
+        scale: float,
+        enc: Encoder,
+        classifier: LibraryClassifier | None,
+    ):
+        self.image, self.final, self.library, self.cfg = image, final, library, cfg
+        self.fill, self.naming, self.scale, self.enc = fill, naming, scale, enc
+        if library is not None:
+            self.lib_clf = classifier or LibraryClassifier(library, naming)
+            self.own = [k for k, r in enumerate(final) if r.material not in library.materials]
+            self.base_targets: list[Any] = list(library.names)
+        else:
+            self.lib_clf = None
+            self.own = list(range(len(final)))
+            self.base_targets = []
+        self.targets: list[Any] = self.base_targets + self.own
+        self._cache: dict[int, MaterialClassifier | None] = {}
+
+    def at(self, side: int) -> MaterialClassifier | None:
+        """The classifier for crops of ``side`` (None when no prototype crop of that side exists)."""
+        if side not in self._cache:
+            self._cache[side] = self._fit(side)
+        return self._cache[side]
+
+    def _fit(self, side: int) -> MaterialClassifier | None:
+        lib_side = self.lib_clf.at(side) if self.lib_clf is not None else None
+        if not self.own:
+            return lib_side
+        crops = sample_scaled_crops(
+            self.image,
+            [self.final[k] for k in self.own],
+            side,
+            self.fill.prototype_crops,
+            side,
+            self.cfg.seed,
+            self.scale,
+        )
+        if not crops.crops:
+            return lib_side
+        feats = self.enc(crops.crops)
+        labels = len(self.base_targets) + crops.owner
+        names = [str(t) for t in self.base_targets] + [f"mask {k}" for k in self.own]
+        if self.library is not None:
+            x, y, sizes = self.library.training_set()
+            keep = sizes == side
+            feats = np.concatenate([x[keep], feats])
+            labels = np.concatenate([y[keep], labels])
+            encoder_name = self.library.encoder
+        else:
+            encoder_name = self.cfg.encoder
+        return MaterialClassifier(feats, labels, names, encoder_name, self.naming)
+
+
 def fill_unsegmented(
     image: np.ndarray,
     final: list[MaskRecord],
@@ -94,7 +177,7 @@ def fill_unsegmented(
     naming: NamingConfig | None = None,
     pixel_size_nm: float | None = None,
     encoder: Encoder | None = None,
-    classifier: MaterialClassifier | None = None,
+    classifier: LibraryClassifier | None = None,
 ) -> list[MaskRecord]:
     """Assign unsegmented pixels whose local texture matches a material with confidence.
 
@@ -107,7 +190,7 @@ def fill_unsegmented(
         naming: classifier settings (method, k, feature columns).
         pixel_size_nm: the image's pixel size in nm, if known.
         encoder: prepared encoder (built from the library's or the booster's encoder if None).
-        classifier: prepared classifier fitted on ``library`` (fitted here if None).
+        classifier: prepared classifier of ``library`` (fitted here if None).
 
     Returns:
         The final masks grown into the gaps they match (still disjoint, same order), plus (with
@@ -121,71 +204,69 @@ def fill_unsegmented(
     for k, rec in enumerate(final):
         owner[rec.decode()] = k
     gap = owner < 0
-    if not gap.any():
+    if not gap.any() or (library is None and not final):
         return list(final)
 
-    if library is None and not final:
-        return []
-    protos = _prototypes(image, final, library, cfg, fill, naming, pixel_size_nm, encoder, classifier)
-    if protos is None:
-        return list(final)
-    side, scale, enc, clf, targets = protos
+    if library is not None:
+        side = library.crop_size
+        enc, scale = calibrated(
+            library.encoder, encoder or build_encoder(library.encoder), scale_for(library.pixel_size_nm, pixel_size_nm)
+        )
+        rungs = sorted({s for s in library.sizes if s >= fill.min_side_frac * side}, reverse=True) or [side]
+    else:
+        side, scale = crop_side_for_image(h, w, cfg.crop_size, cfg.min_crop_size), 1.0
+        enc = encoder or build_encoder(cfg.encoder, cfg.encoder_weights)
+        rungs = [s for s in ladder_sizes(side, cfg.min_crop_size) if s >= fill.min_side_frac * side]
+    protos = _Prototypes(image, final, library, cfg, fill, naming, scale, enc, classifier)
+    allowed = np.ones(len(protos.targets), bool)
+    if library is not None and not fill.new_materials:  # only materials the image's masks have
+        allowed[: len(library.names)] = [any(r.material == n for r in final) for n in library.names]
 
     img_side = int(round(side * scale))
     if img_side > min(h, w):
         return list(final)
     stride = max(2, int(round(img_side * fill.stride_frac)))
     tops, lefts = _grid(h, w, img_side, stride)
-    half = img_side / 2.0
-    iy = _cell_index(h, tops + half)
-    ix = _cell_index(w, lefts + half)
-    cell = iy[:, None] * len(lefts) + ix[None, :]
+    cy, cx = tops + img_side / 2.0, lefts + img_side / 2.0
+    cell = _cell_index(h, cy)[:, None] * len(lefts) + _cell_index(w, cx)[None, :]
     n_cells = len(tops) * len(lefts)
-    todo = np.flatnonzero(np.bincount(cell[gap], minlength=n_cells) > 0)
-
-    crops = []
-    for c in todo:
-        top, left = tops[c // len(lefts)], lefts[c % len(lefts)]
-        crop = image[top : top + img_side, left : left + img_side].astype(np.float32)
-        if img_side != side:
-            interp = cv2.INTER_AREA if side < img_side else cv2.INTER_CUBIC
-            crop = cv2.resize(crop, (side, side), interpolation=interp)
-        crops.append(crop)
-    pred = clf.predict(enc(crops))
-    ok = (pred.prob >= fill.min_confidence) & (pred.distance <= fill.max_distance)
-    if library is not None and not fill.new_materials:  # only materials the image's masks have
-        present = [
-            k for k, t in enumerate(targets) if isinstance(t, int) or any(r.material == t for r in final)
-        ]
-        ok &= np.isin(pred.labels, present)
+    has_gap = np.bincount(cell[gap], minlength=n_cells) > 0
     cell_label = np.full(n_cells, -1)
-    cell_label[todo[ok]] = pred.labels[ok]
+    for rung in rungs:
+        todo = np.flatnonzero(has_gap & (cell_label < 0))
+        clf = protos.at(rung)
+        if todo.size == 0 or clf is None:
+            continue
+        r_img = int(round(rung * scale))
+        crops = []
+        for c in todo:
+            top = int(np.clip(round(cy[c // len(lefts)] - r_img / 2.0), 0, h - r_img))
+            left = int(np.clip(round(cx[c % len(lefts)] - r_img / 2.0), 0, w - r_img))
+            crops.append(resample(image[top : top + r_img, left : left + r_img], rung))
+        pred = clf.predict(enc(crops))
+        ok = (pred.prob >= fill.min_confidence) & (pred.distance <= fill.max_distance) & allowed[pred.labels]
+        cell_label[todo[ok]] = pred.labels[ok]
+    return _grow(final, np.where(gap, cell_label[cell], -1), protos.targets)
 
-    assigned = np.where(gap, cell_label[cell], -1)
+
+def _grow(final: list[MaskRecord], assigned: np.ndarray, targets: list[Any]) -> list[MaskRecord]:
+    """Add the assigned gap pixels to their masks (targets: a mask index or a material name)."""
     out = [
-        MaskRecord(
-            rle=r.rle, bbox=list(r.bbox), area=r.area, score=r.score, material=r.material, extra=dict(r.extra)
-        )
+        MaskRecord(rle=r.rle, bbox=list(r.bbox), area=r.area, score=r.score, material=r.material, extra=dict(r.extra))
         for r in final
     ]
     for label in np.unique(assigned[assigned >= 0]):
         add = assigned == label
         target = targets[int(label)]
-        idx = (
-            target
-            if isinstance(target, int)
-            else next((k for k, r in enumerate(out) if r.material == target), None)
-        )
+        if isinstance(target, str):
+            idx = next((k for k, r in enumerate(out) if r.material == target), None)
+        else:
+            idx = int(target)
+        n_add = int(add.sum())
         if idx is None:
+            extra = {"filled_pixels": n_add, "from_fill_only": True}
             out.append(
-                MaskRecord(
-                    rle=encode_rle(add),
-                    bbox=bbox_of(add),
-                    area=int(add.sum()),
-                    score=0.0,
-                    material=target,
-                    extra={"filled_pixels": int(add.sum()), "from_fill_only": True},
-                )
+                MaskRecord(rle=encode_rle(add), bbox=bbox_of(add), area=n_add, score=0.0, material=target, extra=extra)
             )
             continue
         m = out[idx].decode() | add
@@ -195,59 +276,6 @@ def fill_unsegmented(
             area=int(m.sum()),
             score=out[idx].score,
             material=out[idx].material,
-            extra={**out[idx].extra, "filled_pixels": int(add.sum())},
+            extra={**out[idx].extra, "filled_pixels": n_add},
         )
     return out
-
-
-def _prototypes(
-    image: np.ndarray,
-    final: list[MaskRecord],
-    library: Library | None,
-    cfg: BoostConfig,
-    fill: FillConfig,
-    naming: NamingConfig,
-    pixel_size_nm: float | None,
-    encoder: Encoder | None,
-    classifier: MaterialClassifier | None,
-) -> tuple[int, float, Encoder, MaterialClassifier, list[Any]] | None:
-    """Classifier for the gap crops and what each of its classes fills.
-
-    With a library: the library's materials (target: the mask of that name), plus the image's
-    masks the library does not name (``unknown`` groups, target: that mask's index), learnt from
-    crops inside them. Without: every final mask (target: its index).
-
-    Returns:
-        (crop side at the prototypes' pixel size, image pixels per prototype pixel, encoder,
-        classifier, target per class), or None when no prototype crop can be taken.
-    """
-    h, w = image.shape
-    if library is not None:
-        side, scale = library.crop_size, scale_for(library.pixel_size_nm, pixel_size_nm)
-        enc = encoder or build_encoder(library.encoder)
-        own = [k for k, r in enumerate(final) if r.material not in library.materials]
-        targets: list[Any] = list(library.names)
-        if not own:
-            return side, scale, enc, classifier or MaterialClassifier.from_library(library, naming), targets
-        x, y = library.training_set()
-        encoder_name = library.encoder
-    else:
-        side, scale = crop_side_for_image(h, w, cfg.crop_size, cfg.min_crop_size), 1.0
-        enc = encoder or build_encoder(cfg.encoder, cfg.encoder_weights)
-        own = list(range(len(final)))
-        targets = []
-        x, y = None, np.zeros(0, int)
-        encoder_name = cfg.encoder
-    crops = sample_scaled_crops(
-        image, [final[k] for k in own], side, fill.prototype_crops, cfg.min_crop_size, cfg.seed, scale
-    )
-    if not crops.crops:
-        if library is None:
-            return None
-        return side, scale, enc, classifier or MaterialClassifier.from_library(library, naming), targets
-    feats = enc(crops.crops)
-    labels = np.concatenate([y, len(targets) + crops.owner])
-    x = feats if x is None else np.concatenate([x, feats])
-    names = [str(t) for t in targets] + [f"mask {k}" for k in own]
-    targets = targets + own
-    return side, scale, enc, MaterialClassifier(x, labels, names, encoder_name, naming), targets

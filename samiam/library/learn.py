@@ -23,7 +23,15 @@ import numpy as np
 
 from samiam.errors import InputError, ParameterError
 from samiam.io.micrograph import Micrograph, micrograph_from_array
-from samiam.library.features import Encoder, build_encoder, periodicity_px, sample_scaled_crops, scale_for
+from samiam.library.features import (
+    Encoder,
+    build_encoder,
+    calibrated,
+    ladder_sizes,
+    periodicity_px,
+    sample_ladder_crops,
+    scale_for,
+)
 from samiam.library.store import UNKNOWN, Library, MaterialEntry, load_library, pixel_size_nm, save_library
 from samiam.masks import MaskRecord
 
@@ -37,7 +45,7 @@ class LearnConfig:
         encoder_weights: local weights file for a timm encoder.
         crop_size: crop side in pixels (at the library's pixel size).
         min_crop_size: thinnest region side that still gives crops.
-        crops_per_material: crops sampled per material and example.
+        crops_per_material: crops sampled per material, example and rung of the crop-size ladder.
         seed: crop sampling seed.
     """
 
@@ -103,9 +111,7 @@ def _as_micrograph(image: Micrograph | np.ndarray | str | Path, source: str) -> 
     return micrograph_from_array(arr.astype(np.float32), source)
 
 
-def _check_regions(
-    regions: dict[str, np.ndarray], shape: tuple[int, int], source: str
-) -> dict[str, np.ndarray]:
+def _check_regions(regions: dict[str, np.ndarray], shape: tuple[int, int], source: str) -> dict[str, np.ndarray]:
     out = {}
     for name, region in regions.items():
         name = str(name).strip()
@@ -115,8 +121,7 @@ def _check_regions(
             continue  # masks the library could not name are not examples of anything
         if region.shape != shape:
             raise InputError(
-                f"{source}: region '{name}' is {region.shape[1]}x{region.shape[0]}, the image is "
-                f"{shape[1]}x{shape[0]}"
+                f"{source}: region '{name}' is {region.shape[1]}x{region.shape[0]}, the image is {shape[1]}x{shape[0]}"
             )
         out[name] = out[name] | region if name in out else region.astype(bool)
     if not out:
@@ -150,13 +155,10 @@ def example_from_label_map(
     mic = _as_micrograph(image, src)
     lab = _read_label_map(labels) if isinstance(labels, (str, Path)) else np.asarray(labels)
     if lab.ndim != 2 or lab.dtype.kind not in "iub":
-        raise InputError(
-            f"{src}: a label map must be a 2-D integer image, got {lab.dtype} with shape {lab.shape}"
-        )
+        raise InputError(f"{src}: a label map must be a 2-D integer image, got {lab.dtype} with shape {lab.shape}")
     if lab.shape != mic.image.shape:
         raise InputError(
-            f"{src}: label map is {lab.shape[1]}x{lab.shape[0]}, the image {mic.source} is "
-            f"{mic.width}x{mic.height}"
+            f"{src}: label map is {lab.shape[1]}x{lab.shape[0]}, the image {mic.source} is {mic.width}x{mic.height}"
         )
     table = dict(names) if isinstance(names, Mapping) else {k: n for k, n in enumerate(names, start=1)}
     present = [int(v) for v in np.unique(lab) if v > 0]
@@ -188,14 +190,10 @@ def _resolve_image(ref: str, near: Path) -> Path:
     for cand in (p, near / p, near / p.name):
         if cand.is_file():
             return cand
-    raise InputError(
-        f"{near}: the image '{ref}' named in the masks file was not found (also looked in {near})"
-    )
+    raise InputError(f"{near}: the image '{ref}' named in the masks file was not found (also looked in {near})")
 
 
-def example_from_masks_json(
-    path: str | Path, image: Micrograph | np.ndarray | str | Path | None = None
-) -> Example:
+def example_from_masks_json(path: str | Path, image: Micrograph | np.ndarray | str | Path | None = None) -> Example:
     """An example from a ``<stem>.masks.json`` whose masks carry material names.
 
     Args:
@@ -214,8 +212,7 @@ def example_from_masks_json(
     mic = _as_micrograph(image, str(path))
     if (mic.height, mic.width) != (seg.height, seg.width):
         raise InputError(
-            f"{path}: masks are for {seg.width}x{seg.height}, the image {mic.source} is "
-            f"{mic.width}x{mic.height}"
+            f"{path}: masks are for {seg.width}x{seg.height}, the image {mic.source} is {mic.width}x{mic.height}"
         )
     regions: dict[str, np.ndarray] = {}
     for rec in seg.masks:
@@ -224,9 +221,7 @@ def example_from_masks_json(
             m = rec.decode()
             regions[name] = regions[name] | m if name in regions else m
     if not regions:
-        raise InputError(
-            f'{path}: no named masks; set the "material" of the masks to learn from to a name (e.g. "Ge")'
-        )
+        raise InputError(f'{path}: no named masks; set the "material" of the masks to learn from to a name (e.g. "Ge")')
     return Example(mic, _check_regions(regions, (mic.height, mic.width), str(path)), str(path))
 
 
@@ -238,9 +233,7 @@ def _task_regions(task: dict[str, Any], height: int, width: int, source: str) ->
 
     regions: dict[str, np.ndarray] = {}
     claims = np.zeros((height, width), np.int32)  # how many different names claim each pixel
-    annotations = [
-        a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
-    ]
+    annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
     for ann in annotations:
         for res in ann.get("result") or []:
             if not isinstance(res, dict):
@@ -254,9 +247,7 @@ def _task_regions(task: dict[str, Any], height: int, width: int, source: str) ->
                 continue
             oh, ow = res.get("original_height", height), res.get("original_width", width)
             if (oh, ow) != (height, width):
-                raise InputError(
-                    f"{source}: annotation is for a {ow}x{oh} image, the image is {width}x{height}"
-                )
+                raise InputError(f"{source}: annotation is for a {ow}x{oh} image, the image is {width}x{height}")
             if kind == "brushlabels":
                 if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
                     raise InputError(f"{source}: brush result without an 'rle' list")
@@ -378,8 +369,9 @@ def learn_examples(
 ) -> tuple[Library, LearnReport]:
     """Add examples to a library (a new one if None).
 
-    The library's pixel size is that of the first calibrated example of a new library; crops of
-    calibrated examples are resampled to it. An existing library keeps its encoder and crop size.
+    The library's pixel size is that of the first calibrated example of a new library; features of
+    other calibrated examples are brought to it (``samiam.library.features.calibrated``). An
+    existing library keeps its encoder and crop size.
 
     Args:
         examples: labelled images.
@@ -408,29 +400,27 @@ def learn_examples(
     report = LearnReport()
     for ex in examples:
         px = pixel_size_nm(ex.image.pixel_size, ex.image.pixel_unit)
-        scale = scale_for(library.pixel_size_nm, px)
+        px_scale = scale_for(library.pixel_size_nm, px)
+        enc_ex, scale = calibrated(library.encoder, enc, px_scale)
         names = list(ex.regions)
         recs = [MaskRecord.from_mask(ex.regions[n]) for n in names]
-        crops = sample_scaled_crops(
-            ex.image.image,
-            recs,
-            library.crop_size,
-            cfg.crops_per_material,
-            cfg.min_crop_size,
-            cfg.seed,
-            scale,
+        sides = ladder_sizes(library.crop_size, min(cfg.min_crop_size, library.crop_size))
+        crops, crop_sides = sample_ladder_crops(
+            ex.image.image, recs, sides, cfg.crops_per_material, cfg.seed, scale, all_sizes=True
         )
         if not crops.crops:
             report.skipped.extend(f"{ex.source}: {n}" for n in names)
             continue
-        feats = enc(crops.crops)
+        feats = enc_ex(crops.crops)
         for k, name in enumerate(names):
             mine = np.flatnonzero(crops.owner == k)
             if mine.size < 2:
                 report.skipped.append(f"{ex.source}: {name}")
                 continue
-            mine_crops = [crops.crops[i] for i in mine]
-            period = periodicity_px(mine_crops)
+            largest = crop_sides[mine].max()
+            period = periodicity_px([crops.crops[i] for i in mine if crop_sides[i] == largest])
+            if period is not None:  # crops at the image's pixels (scale 1) or the library's: to library pixels
+                period *= scale / px_scale
             region_px = ex.image.image[ex.regions[name]]
             stats = {
                 "n_crops": int(mine.size),
@@ -442,19 +432,21 @@ def learn_examples(
                 else round(period * library.pixel_size_nm, 4),
                 "area_px": int(ex.regions[name].sum()),
             }
-            library.add(MaterialEntry(name=name, features=feats[mine], stats=stats, sources=[ex.source]))
+            library.add(
+                MaterialEntry(name=name, features=feats[mine], sizes=crop_sides[mine], stats=stats, sources=[ex.source])
+            )
             report.added.append(
                 {
                     "source": ex.source,
                     "material": name,
                     "crops": int(mine.size),
+                    "largest_crop": int(largest),
                     "period_px": stats["period_px"],
                 }
             )
     if not library.materials:
         raise InputError(
-            "no crops could be taken from the examples: every labelled region is thinner than "
-            f"{cfg.min_crop_size} px"
+            f"no crops could be taken from the examples: every labelled region is thinner than {cfg.min_crop_size} px"
         )
     return library, report
 

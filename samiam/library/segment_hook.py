@@ -10,7 +10,7 @@ import numpy as np
 from samiam.boost.config import BoostConfig
 from samiam.boost.geometry import geometric_filter
 from samiam.boost.pipeline import boost_masks
-from samiam.library.classify import MaterialClassifier, NamingConfig, name_masks
+from samiam.library.classify import LibraryClassifier, NamingConfig, name_masks
 from samiam.library.fill import FillConfig, fill_unsegmented
 from samiam.library.store import Library
 from samiam.masks import MaskRecord
@@ -61,7 +61,7 @@ def boost_with_library(
         t = time.perf_counter()
         kept, report = geometric_filter(records, h * w, cfg)
         filter_time = time.perf_counter() - t
-        clf = MaterialClassifier.from_library(library, naming)
+        clf = LibraryClassifier(library, naming)
         final, info = name_masks(
             image,
             kept,

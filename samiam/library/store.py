@@ -6,7 +6,7 @@ File format (JSON, one document)::
      "encoder": "fft", "crop_size": 60, "pixel_size_nm": 0.017 | null,
      "samiam_version": "...", "created": "...", "updated": "...",
      "materials": [{"name": "Ge", "features": {"dtype": "float32", "shape": [n, d], "data": BASE64},
-                    "stats": {...}, "sources": ["a.png", ...]}, ...]}
+                    "sizes": [60, 60, ..., 36], "stats": {...}, "sources": ["a.png", ...]}, ...]}
 
 Features are the encoder's *raw* outputs (never z-scored per image), so crops of different images
 are comparable; the classifier fits its own normalisation on the library (``samiam.library.classify``).
@@ -68,14 +68,21 @@ class MaterialEntry:
     Attributes:
         name: the material's name (as it appears in outputs).
         features: (n_crops, d) float32 raw encoder features of its example crops.
+        sizes: (n_crops,) side of each crop in library pixels (a rung of the crop-size ladder).
         stats: summary statistics (intensity mean/std, lattice periodicity) for people and reports.
         sources: the example files it was learnt from.
     """
 
     name: str
     features: np.ndarray
+    sizes: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sizes = np.asarray(self.sizes, dtype=int).reshape(-1)
+        if self.features.ndim != 2 or len(self.sizes) != len(self.features):
+            raise ValueError(f"material '{self.name}': {len(self.sizes)} crop sizes for {self.features.shape} features")
 
 
 @dataclass
@@ -106,18 +113,25 @@ class Library:
         return list(self.materials)
 
     @property
+    def sizes(self) -> list[int]:
+        """Crop sides present in the library (its crop-size ladder), largest first."""
+        found = {int(v) for m in self.materials.values() for v in np.unique(m.sizes)}
+        return sorted(found, reverse=True)
+
+    @property
     def n_features(self) -> int:
         for m in self.materials.values():
             return int(m.features.shape[1])
         return 0
 
-    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """All crops' raw features and their material index (into ``names``)."""
+    def training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All crops' raw features, their material index (into ``names``) and their side."""
         if not self.materials:
-            return np.zeros((0, 0), np.float32), np.zeros(0, int)
+            return np.zeros((0, 0), np.float32), np.zeros(0, int), np.zeros(0, int)
         x = np.concatenate([m.features for m in self.materials.values()]).astype(np.float32)
         y = np.concatenate([np.full(len(m.features), k) for k, m in enumerate(self.materials.values())])
-        return x, y
+        sizes = np.concatenate([m.sizes for m in self.materials.values()])
+        return x, y, sizes
 
     def add(self, entry: MaterialEntry) -> None:
         """Add a material, or append crops to the material of the same name.
@@ -147,6 +161,7 @@ class Library:
         self.materials[entry.name] = MaterialEntry(
             name=entry.name,
             features=np.concatenate([old.features, entry.features]),
+            sizes=np.concatenate([old.sizes, entry.sizes]),
             stats=stats,
             sources=old.sources + [s for s in entry.sources if s not in old.sources],
         )
@@ -204,7 +219,13 @@ def library_to_json(lib: Library) -> dict[str, Any]:
         "created": lib.created or now,
         "updated": now,
         "materials": [
-            {"name": m.name, "features": _encode_array(m.features), "stats": m.stats, "sources": m.sources}
+            {
+                "name": m.name,
+                "features": _encode_array(m.features),
+                "sizes": [int(v) for v in m.sizes],
+                "stats": m.stats,
+                "sources": m.sources,
+            }
             for m in lib.materials.values()
         ],
     }
@@ -238,6 +259,7 @@ def library_from_json(doc: Any, source: str = "<library>") -> Library:
                 MaterialEntry(
                     name=str(m["name"]),
                     features=_decode_array(m["features"]),
+                    sizes=np.asarray(m["sizes"], dtype=int),
                     stats=dict(m.get("stats", {})),
                     sources=list(m.get("sources", [])),
                 )

@@ -93,9 +93,19 @@ def _mobile_sam_tiny_vit() -> torch.nn.Module:
             "vit_t (MobileSAM) needs the mobile_sam module: pip install -c constraints.txt mobilesam-mirror"
         ) from None
     return TinyViT(
-        img_size=1024, in_chans=3, num_classes=1000, embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2],
-        num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0, drop_rate=0.0,
-        drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0, local_conv_size=3,
+        img_size=1024,
+        in_chans=3,
+        num_classes=1000,
+        embed_dims=[64, 128, 160, 320],
+        depths=[2, 2, 6, 2],
+        num_heads=[2, 4, 5, 10],
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=4.0,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        use_checkpoint=False,
+        mbconv_expand_ratio=4.0,
+        local_conv_size=3,
         layer_lr_decay=0.8,
     )
 
@@ -125,7 +135,9 @@ def _sam_from_parts(
         ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=decoder_depth, embedding_dim=embed_dim, mlp_dim=mlp_dim, num_heads=heads),
+            transformer=TwoWayTransformer(
+                depth=decoder_depth, embedding_dim=embed_dim, mlp_dim=mlp_dim, num_heads=heads
+            ),
             transformer_dim=embed_dim,
             iou_head_depth=3,
             iou_head_hidden_dim=embed_dim,
@@ -150,11 +162,22 @@ def build_tiny_random_sam(seed: int = 0, img_size: int = 128) -> torch.nn.Module
     torch.manual_seed(seed)
     dim = 32
     encoder = ImageEncoderViT(
-        img_size=img_size, patch_size=16, embed_dim=dim, depth=1, num_heads=2, mlp_ratio=2.0, out_chans=dim,
-        qkv_bias=True, use_rel_pos=False, window_size=0, global_attn_indexes=(),
+        img_size=img_size,
+        patch_size=16,
+        embed_dim=dim,
+        depth=1,
+        num_heads=2,
+        mlp_ratio=2.0,
+        out_chans=dim,
+        qkv_bias=True,
+        use_rel_pos=False,
+        window_size=0,
+        global_attn_indexes=(),
         norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
     )
-    sam = _sam_from_parts(encoder, img_size, embed_dim=dim, decoder_depth=1, mlp_dim=64, heads=2, mask_in_chans=4)
+    sam = _sam_from_parts(
+        encoder, img_size, embed_dim=dim, decoder_depth=1, mlp_dim=64, heads=2, mask_in_chans=4
+    )
     return sam.eval()
 
 
@@ -210,7 +233,11 @@ def resolve_auto() -> tuple[str, Path | None, str]:
         path = cached_checkpoint(specs[name])
         if path is not None:
             return name, path, f"verified SAM checkpoint {path.name} found in the cache"
-    return "litemedsam", litemedsam_checkpoint(), "no SAM checkpoint in the cache; using the offline LiteMedSAM"
+    return (
+        "litemedsam",
+        litemedsam_checkpoint(),
+        "no SAM checkpoint in the cache; using the offline LiteMedSAM",
+    )
 
 
 def load_model(
@@ -244,7 +271,9 @@ def load_model(
         return LoadedModel(sam, TINY_RANDOM, "random", True, None, None, dev, "random weights (testing only)")
     if name == "auto":
         if checkpoint is not None:
-            raise ModelError("--checkpoint needs an explicit --model (vit_b, vit_l, vit_h, vit_t or litemedsam)")
+            raise ModelError(
+                "--checkpoint needs an explicit --model (vit_b, vit_l, vit_h, vit_t or litemedsam)"
+            )
         name, path, reason = resolve_auto()
     else:
         spec = get_spec(name)
@@ -255,7 +284,9 @@ def load_model(
         else:
             path = cached_checkpoint(spec)
             if path is None:
-                hint = f"run 'samiam weights download {name}'" if spec.url else "give it with --checkpoint PATH"
+                hint = (
+                    f"run 'samiam weights download {name}'" if spec.url else "give it with --checkpoint PATH"
+                )
                 raise ModelError(f"{name}: no verified checkpoint in {spec.filename and 'the cache'}; {hint}")
         reason = f"requested {name}"
     spec = get_spec(name)

@@ -45,8 +45,9 @@ def hex_lattice(shape: tuple[int, int], period: float, angle: float) -> np.ndarr
     return out / 3.0
 
 
-def _place(rng: np.random.Generator, n: int, shape: tuple[int, int], margin: int, min_dist: float,
-           avoid: np.ndarray | None) -> np.ndarray:
+def _place(
+    rng: np.random.Generator, n: int, shape: tuple[int, int], margin: int, min_dist: float, avoid: np.ndarray | None
+) -> np.ndarray:
     h, w = shape
     pts: list[tuple[float, float]] = []
     for _ in range(2000):  # rejection sampling of a handful of centres
@@ -123,15 +124,32 @@ def synthetic_stm(
         else:
             a = rng.uniform(0, np.pi)
             dx, dy = 2.5 * np.cos(a), 2.5 * np.sin(a)
-            bump = 0.8 * defect_height * (np.exp(-((xx - x - dx) ** 2 + (yy - y - dy) ** 2) / (2 * 1.6**2))
-                                          + np.exp(-((xx - x + dx) ** 2 + (yy - y + dy) ** 2) / (2 * 1.6**2)))
+            bump = (
+                0.8
+                * defect_height
+                * (
+                    np.exp(-((xx - x - dx) ** 2 + (yy - y - dy) ** 2) / (2 * 1.6**2))
+                    + np.exp(-((xx - x + dx) ** 2 + (yy - y + dy) ** 2) / (2 * 1.6**2))
+                )
+            )
         bump_total += bump
     defect_mask = np.abs(bump_total) > 0.2 * defect_height
     z += bump_total
     z += tilt * (xx + 0.5 * yy)
     z += rng.normal(0, line_noise, size)[:, None]
     z += rng.normal(0, noise, shape)
-    params = {"size": size, "n_defects": n_defects, "kinds": list(kinds), "step": step, "period": period,
-              "corrugation": corrugation, "defect_height": defect_height, "step_height": step_height,
-              "noise": noise, "line_noise": line_noise, "tilt": tilt, "seed": seed}
+    params = {
+        "size": size,
+        "n_defects": n_defects,
+        "kinds": list(kinds),
+        "step": step,
+        "period": period,
+        "corrugation": corrugation,
+        "defect_height": defect_height,
+        "step_height": step_height,
+        "noise": noise,
+        "line_noise": line_noise,
+        "tilt": tilt,
+        "seed": seed,
+    }
     return SyntheticSTM(z.astype(np.float32), defect_mask, centres, kinds_out, step_mask, params)

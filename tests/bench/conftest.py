@@ -14,9 +14,7 @@ STEM_SIM = SHARED / "data" / "stem-sim"
 MATERIALS = ("Ge", "SrTiO3", "vacuum")
 
 
-def synthetic_labelled(
-    seed: int, h: int = 64, w: int = 80, layout: str = "stack"
-) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_labelled(seed: int, h: int = 64, w: int = 80, layout: str = "stack") -> tuple[np.ndarray, np.ndarray]:
     """Return (uint8 image, int32 label map) of a toy cross-section: three lattices, 0 at interfaces.
 
     ``stack``: three horizontal bands; ``particle``: a disc of material 2 on material 1, vacuum on top.

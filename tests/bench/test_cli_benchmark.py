@@ -23,9 +23,7 @@ TINY += ["--pred-iou-thresh", "0", "--stability-thresh", "0", "--quiet"]  # rand
 def test_scores_a_predictions_folder(folder_dataset: Path, tmp_path: Path):
     preds = build_predictions(folder_dataset, tmp_path / "preds")
     out = tmp_path / "out"
-    res = runner.invoke(
-        app, ["benchmark", str(folder_dataset), "-o", str(out), "--predictions", str(preds), "-q"]
-    )
+    res = runner.invoke(app, ["benchmark", str(folder_dataset), "-o", str(out), "--predictions", str(preds), "-q"])
     assert res.exit_code == 0, res.output
     assert "perfect" in res.stdout and "1.000" in res.stdout
     for name in ("results.json", "results.md", "metrics.png"):
@@ -55,9 +53,7 @@ def test_problems_are_listed_and_the_exit_code_is_non_zero(folder_dataset: Path,
     (preds / "perfect" / "img2.masks.json").unlink()
     (folder_dataset / "labels" / "img1.png").unlink()
     out = tmp_path / "out"
-    res = runner.invoke(
-        app, ["benchmark", str(folder_dataset), "-o", str(out), "--predictions", str(preds), "-q"]
-    )
+    res = runner.invoke(app, ["benchmark", str(folder_dataset), "-o", str(out), "--predictions", str(preds), "-q"])
     assert res.exit_code == 2
     errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2, res.stderr
@@ -134,9 +130,7 @@ def test_shared_stem_sim_with_label_predictions(tmp_path: Path):
         ids = [k for k in np.unique(labels) if k > 0]
         write_prediction(preds / "labels" / f"{label_file.stem}.masks.json", [labels == k for k in ids])
     out = tmp_path / "out"
-    res = runner.invoke(
-        app, ["benchmark", str(root), "-o", str(out), "--predictions", str(preds), "--limit", "2"]
-    )
+    res = runner.invoke(app, ["benchmark", str(root), "-o", str(out), "--predictions", str(preds), "--limit", "2"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "results.json").read_text())["summary"]["labels"]
     assert summary["all"]["n_images"] == 2 and summary["all"]["miou"] == 1.0

@@ -122,7 +122,5 @@ def test_nothing_scorable_raises(folder_dataset: Path, tmp_path: Path):
     preds = tmp_path / "preds" / "m"
     write_prediction(preds / "other.masks.json", [np.ones((4, 4), bool)])
     with pytest.raises(InputError, match="no image could be scored"):
-        run_benchmark(
-            folder_dataset, tmp_path / "out", BenchmarkOptions(predictions=preds.parent, progress=False)
-        )
+        run_benchmark(folder_dataset, tmp_path / "out", BenchmarkOptions(predictions=preds.parent, progress=False))
     assert not (tmp_path / "out" / "results.json").exists()

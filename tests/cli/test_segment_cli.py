@@ -13,7 +13,17 @@ from samiam.cli.app import app
 from tests.conftest import write_png
 
 runner = CliRunner()
-FAST = ["--model", "tiny-random", "--pred-iou-thresh", "0", "--stability-thresh", "0", "--points-per-side", "4", "-q"]
+FAST = [
+    "--model",
+    "tiny-random",
+    "--pred-iou-thresh",
+    "0",
+    "--stability-thresh",
+    "0",
+    "--points-per-side",
+    "4",
+    "-q",
+]
 
 
 @pytest.fixture()
@@ -48,7 +58,9 @@ def test_boost_reruns_from_raw_json(tmp_path: Path, example: Path):
     out = tmp_path / "out"
     assert runner.invoke(app, ["segment", str(example), "-o", str(out), *FAST]).exit_code == 0
     out2 = tmp_path / "out2"
-    res = runner.invoke(app, ["boost", str(out / "two.raw.json"), str(example), "-o", str(out2), "--materials", "1"])
+    res = runner.invoke(
+        app, ["boost", str(out / "two.raw.json"), str(example), "-o", str(out2), "--materials", "1"]
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads((out2 / "two.masks.json").read_text())
     assert doc["run"]["boost"]["materials"] == 1 and len(doc["annotations"]) <= 1
@@ -92,7 +104,9 @@ def test_bad_options_give_one_line(tmp_path: Path, example: Path, args, message)
 def test_wrong_checkpoint_hash_is_one_line(tmp_path: Path, example: Path):
     ck = tmp_path / "sam_vit_b.pth"
     ck.write_bytes(b"0" * 100)
-    res = runner.invoke(app, ["segment", str(example), "-o", str(tmp_path / "o"), "--model", "vit_b", "--checkpoint", str(ck)])
+    res = runner.invoke(
+        app, ["segment", str(example), "-o", str(tmp_path / "o"), "--model", "vit_b", "--checkpoint", str(ck)]
+    )
     assert res.exit_code == 2 and "does not match vit_b" in res.output
 
 

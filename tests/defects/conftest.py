@@ -15,6 +15,17 @@ from samiam.synth.stm import synthetic_stm
 TRAIN_SEEDS = (0, 1, 2, 3)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _single_torch_thread():
+    """Tiny batches: one thread is as fast and does not thrash on a shared 2-core CI machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_train_params(epochs: int = 5) -> TrainParams:
     """Small, fast training settings for the tests (a few seconds on 2 CPU cores)."""
     return TrainParams(

@@ -16,7 +16,9 @@ def _errors(result):
 
 def test_run_writes_every_output(tiny_model_dir, npy_images, tmp_path):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["defects", "run", str(npy_images[0]), "--model", str(tiny_model_dir), "-o", str(out), "-q"])
+    res = runner.invoke(
+        app, ["defects", "run", str(npy_images[0]), "--model", str(tiny_model_dir), "-o", str(out), "-q"]
+    )
     assert res.exit_code == 0, res.output
     stem = npy_images[0].stem
     for suffix in OUTPUT_SUFFIXES.values():
@@ -34,8 +36,20 @@ def test_run_writes_every_output(tiny_model_dir, npy_images, tmp_path):
 
 def test_train_command_writes_a_model(npy_images, tmp_path):
     out = tmp_path / "m"
-    args = ["defects", "train", *map(str, npy_images[:3]), "-o", str(out), "--epochs", "2",
-            "--patches-per-image", "100", "--max-classes", "2", "-q"]
+    args = [
+        "defects",
+        "train",
+        *map(str, npy_images[:3]),
+        "-o",
+        str(out),
+        "--epochs",
+        "2",
+        "--patches-per-image",
+        "100",
+        "--max-classes",
+        "2",
+        "-q",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert (out / "config.json").is_file()
@@ -62,8 +76,9 @@ def test_bad_image_gives_one_line_and_no_output(tiny_model_dir, tmp_path, array,
 
 
 def test_missing_model_dir_gives_one_line(npy_images, tmp_path):
-    res = runner.invoke(app, ["defects", "run", str(npy_images[0]), "--model", str(tmp_path / "nope"), "-o",
-                              str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["defects", "run", str(npy_images[0]), "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2
     assert len(_errors(res)) == 1 and "no such model folder" in _errors(res)[0]
 
@@ -83,14 +98,27 @@ def test_model_dir_of_another_format_version_gives_one_line(tiny_model_dir, npy_
 
 
 def test_folder_that_is_not_a_model_gives_one_line(npy_images, tmp_path):
-    res = runner.invoke(app, ["defects", "run", str(npy_images[0]), "--model", str(tmp_path), "-o",
-                              str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["defects", "run", str(npy_images[0]), "--model", str(tmp_path), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2
     assert "not a samiam defect model" in _errors(res)[0]
 
 
 def test_bad_option_gives_one_line(tiny_model_dir, npy_images, tmp_path):
-    res = runner.invoke(app, ["defects", "run", str(npy_images[0]), "--model", str(tiny_model_dir), "-o",
-                              str(tmp_path / "o"), "--stride", "0"])
+    res = runner.invoke(
+        app,
+        [
+            "defects",
+            "run",
+            str(npy_images[0]),
+            "--model",
+            str(tiny_model_dir),
+            "-o",
+            str(tmp_path / "o"),
+            "--stride",
+            "0",
+        ],
+    )
     assert res.exit_code == 2
     assert "stride must be between 1 and" in _errors(res)[0]

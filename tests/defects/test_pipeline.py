@@ -25,7 +25,7 @@ def test_defects_are_found_and_the_step_is_not(tiny_model_dir):
         false_pos += len(set(range(1, len(det.instances) + 1)) - set(hits))
         for inst in det.instances:
             assert 0 <= inst.cls < model.classes.n_classes
-            assert abs(sum(inst.soft) - 1) < 1e-6 and inst.probability == max(inst.soft)
+            assert abs(sum(inst.soft) - 1) < 1e-4 and inst.probability == max(inst.soft)
     assert found / total >= 0.9
     assert false_pos <= 3
 
@@ -64,8 +64,16 @@ def test_training_is_deterministic_under_a_seed():
 
 def test_model_folder_round_trip(tiny_model_dir):
     model = load_model(tiny_model_dir)
-    for name in ("config.json", "ae1.pt", "ae2.pt", "classes.npz", "curve_ae1.csv", "curve_ae1.png",
-                 "curve_ae2.csv", "curve_ae2.png"):
+    for name in (
+        "config.json",
+        "ae1.pt",
+        "ae2.pt",
+        "classes.npz",
+        "curve_ae1.csv",
+        "curve_ae1.png",
+        "curve_ae2.csv",
+        "curve_ae2.png",
+    ):
         assert (tiny_model_dir / name).is_file(), name
     assert model.ae1.latent == 32 and model.ae2.latent == 8
     chosen = model.config["classes"]["chosen"]

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from samiam.errors import ParameterError
 from samiam.generate.boxes import box_grid, generate_box_grid
 from samiam.generate.config import GeneratorConfig
-from samiam.errors import ParameterError
 
 
 def test_box_grid_covers_the_image_at_each_scale():

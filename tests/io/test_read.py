@@ -79,7 +79,7 @@ def test_bad_png(tmp_path: Path, make, message):
 def test_truncated_png(tmp_path: Path):
     p = tmp_path / "t.png"
     cv2.imwrite(str(p), (_ramp(200, 200) % 256).astype(np.uint8))
-    p.write_bytes(p.read_bytes()[: 300])
+    p.write_bytes(p.read_bytes()[:300])
     with pytest.raises(InputError, match="not a decodable"):
         read_micrograph(p)
 

@@ -61,3 +61,14 @@ def test_litemedsam_real_weights_load_strict_and_auto_falls_back(tmp_path: Path,
     assert m.name == "litemedsam" and not m.point_prompts and m.image_size == 256
     assert m.sha256 == "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
     assert "LiteMedSAM" in m.reason
+
+
+def test_vit_t_needs_mobile_sam_or_says_so(tmp_path: Path):
+    import importlib.util
+
+    if importlib.util.find_spec("mobile_sam") is not None:
+        pytest.skip("mobile_sam is installed here")
+    ck = tmp_path / "mobile_sam.pt"
+    ck.write_bytes(b"x")
+    with pytest.raises(ModelError, match="mobilesam-mirror"):
+        load_model("vit_t", checkpoint=ck)

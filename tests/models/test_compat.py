@@ -10,7 +10,9 @@ from samiam.models.compat import nms_reference
 
 
 def _run(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip()
 
@@ -57,7 +59,9 @@ def test_fresh_process_imports_torchvision_and_runs_nms():
         import torch, torchvision, timm, segment_anything
         from samiam.models.compat import nms_reference
         g = torch.Generator().manual_seed(1)
-        xy = torch.rand(300, 2, generator=g) * 200; boxes = torch.cat([xy, xy + 30], 1); s = torch.rand(300, generator=g)
+        xy = torch.rand(300, 2, generator=g) * 200
+        boxes = torch.cat([xy, xy + 30], 1)
+        s = torch.rand(300, generator=g)
         assert torchvision.ops.nms(boxes, s, 0.5).tolist() == nms_reference(boxes, s, 0.5).tolist()
         print(m.TORCHVISION_OPS)
         """

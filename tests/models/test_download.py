@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from samiam.errors import ModelError
-from samiam.models.download import cached_checkpoint, download_checkpoint, verify_checkpoint, verified_sha256
+from samiam.models.download import cached_checkpoint, download_checkpoint, verified_sha256, verify_checkpoint
 from samiam.models.registry import ModelSpec, get_spec, load_manifest
 
 
