@@ -19,14 +19,25 @@ defects_app = typer.Typer(
 app.add_typer(defects_app, name="defects")
 
 
-def _params(stride: int, error_threshold: float, error_sigma: float, no_steps: bool, seed: int, device: str):
+def _params(
+    stride: int,
+    error_threshold: float,
+    error_sigma: float,
+    no_steps: bool,
+    seed: int,
+    device: str,
+    blob_threshold: float = 5.5,
+    error_mode: bool = False,
+):
     from samiam.defects import DefectParams
+    from samiam.defects.blobs import BlobParams
     from samiam.defects.maps import MapParams
     from samiam.defects.mask import MaskParams
 
     params = DefectParams(
         maps=MapParams(stride=stride, error_sigma=error_sigma),
         mask=MaskParams(error_threshold=error_threshold),
+        blobs=BlobParams(enabled=not error_mode, threshold=blob_threshold),
         detect_steps=not no_steps,
         seed=seed,
         device=None if device == "auto" else device,
@@ -45,7 +56,13 @@ def _inputs(images: list[Path]) -> list[Path]:
     return files
 
 
-STRIDE = typer.Option(8, "--stride", help="Step (px) between the 32x32 sliding windows; smaller is finer, slower.")
+STRIDE = typer.Option(
+    16, "--stride", help="Step (px) between the 32x32 sliding windows of the AE1 maps; 8 is finer and ~4x slower."
+)
+BLOB_THRESHOLD = typer.Option(5.5, "--blob-threshold", help="Blob detector threshold (robust sigmas of the response).")
+ERROR_MODE = typer.Option(
+    False, "--error-mode", help="Detect defects from the AE1 error mask (previous method) instead of the blob detector."
+)
 THRESHOLD = typer.Option(
     3.0, "--error-threshold", help="Defect when the error exceeds the median by this many robust sigmas."
 )
@@ -123,6 +140,8 @@ def run(
     images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
     model: Path = typer.Option(..., "--model", "-m", help="Model folder from 'samiam defects train'."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    blob_threshold: float = BLOB_THRESHOLD,
+    error_mode: bool = ERROR_MODE,
     stride: int = STRIDE,
     error_threshold: float = THRESHOLD,
     error_sigma: float = SIGMA,
@@ -143,7 +162,7 @@ def run(
         from samiam.io.write import check_writable_dir
 
         _set_threads(threads)
-        params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
+        params = _params(stride, error_threshold, error_sigma, no_steps, seed, device, blob_threshold, error_mode)
         files = _inputs(images)
         loaded = load_model(model)
         check_writable_dir(out)

@@ -65,12 +65,15 @@ def fit_plane(heights: np.ndarray, weights: np.ndarray | None = None) -> np.ndar
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     xx = xx / max(w - 1, 1) - 0.5
     yy = yy / max(h - 1, 1) - 0.5
-    design = np.stack([np.ones(h * w), xx.ravel(), yy.ravel()], axis=1)
-    sel = np.ones(h * w, bool) if weights is None else np.asarray(weights).ravel() > 0
+    sel = np.ones((h, w), bool) if weights is None else np.asarray(weights) > 0
     if sel.sum() < 3:
-        sel = np.ones(h * w, bool)
-    coef, *_ = np.linalg.lstsq(design[sel], heights.ravel()[sel], rcond=None)
-    return (design @ coef).reshape(h, w)
+        sel = np.ones((h, w), bool)
+    # normal equations of the 3-parameter fit (3x3), cheaper than lstsq on an (H*W, 3) matrix
+    cols = np.stack([np.ones(int(sel.sum())), xx[sel], yy[sel]])
+    gram = cols @ cols.T
+    rhs = cols @ np.asarray(heights, np.float64)[sel]
+    coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return coef[0] + coef[1] * xx + coef[2] * yy
 
 
 def robust_plane(heights: np.ndarray, mask: np.ndarray | None = None, iterations: int = 3) -> np.ndarray:

@@ -32,7 +32,7 @@ class MapParams:
         k_sample: windows used to score each K (silhouette).
     """
 
-    stride: int = 8
+    stride: int = 16
     batch_size: int = 1024
     error_sigma: float = 3.0
     error_mode: str = "signed"

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from samiam.defects.blobs import BlobParams, blob_mask, detect_blobs, gate_blobs, lattice_period
 from samiam.defects.flatten import robust_sigma
 from samiam.defects.steps import component_shapes
 from samiam.errors import ParameterError
@@ -107,6 +108,47 @@ def clean_mask(mask: np.ndarray, params: MaskParams) -> np.ndarray:
     if params.open_size > 1:
         out = ndi.binary_opening(out, np.ones((params.open_size, params.open_size), bool))
     return out
+
+
+def blob_defect_mask(
+    heights: np.ndarray,
+    error_z: np.ndarray,
+    exclude: np.ndarray,
+    blobs: BlobParams,
+    params: MaskParams | None = None,
+) -> tuple[np.ndarray, float | None, int]:
+    """Defect mask from the scale-matched blob detector, gated by the AE1 error.
+
+    Blobs (``blobs.detect_blobs`` at scales from the lattice period up) whose AE1 error z-score
+    stays below ``blobs.error_gate`` inside their disk are dropped (AE1 reconstructs what is
+    periodic or common); the rest are drawn as disks; line-like unions (rows of blobs along a
+    scan glitch) and components below ``min_area`` are removed, and ``exclude`` is cleared.
+
+    Args:
+        heights: HxW normalised heights.
+        error_z: HxW AE1 error z-score.
+        exclude: bool HxW pixels that can never be defects.
+        blobs: blob-detector parameters.
+        params: mask parameters (``max_aspect``, ``min_area``).
+
+    Returns:
+        (mask, lattice period in px or None, number of blobs kept).
+    """
+    p = params or MaskParams()
+    p.check()
+    period = lattice_period(heights)
+    found = detect_blobs(heights, blobs, period, exclude)
+    if blobs.error_gate > 0:
+        found = gate_blobs(found, error_z, blobs.error_gate, blobs.radius_factor)
+    raw = blob_mask(found, heights.shape, blobs.radius_factor) & ~exclude
+    out = remove_line_like(raw, p.max_aspect)
+    if p.min_area > 1:
+        labels, n = ndi.label(out, structure=np.ones((3, 3)))
+        if n:
+            keep = np.bincount(labels.ravel(), minlength=n + 1) >= p.min_area
+            keep[0] = False
+            out = keep[labels]
+    return out, period, len(found.sigma)
 
 
 def defect_mask(

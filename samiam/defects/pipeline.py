@@ -11,10 +11,11 @@ import torch
 
 from samiam import __version__
 from samiam.defects.autoencoder import PatchAutoencoder
+from samiam.defects.blobs import BlobParams
 from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
-from samiam.defects.mask import MaskParams, defect_mask
+from samiam.defects.mask import MaskParams, blob_defect_mask, defect_mask, error_zscore
 from samiam.defects.patches import centre_patches, patches_at, sample_patches
 from samiam.defects.prepare import PreparedImage, prepare_heights
 from samiam.defects.steps import StepParams
@@ -32,6 +33,7 @@ class DefectParams:
         steps: step-edge detection.
         maps: error and character maps.
         mask: defect mask and clean-up.
+        blobs: scale-matched blob detector (``blobs.enabled=False``: the AE1 error mask alone).
         detect_steps: find step edges, level terraces and exclude a band around steps.
         seed: seed of every random choice (K-means, sampling).
         device: torch device name (None/"auto": cuda > mps > cpu).
@@ -40,6 +42,7 @@ class DefectParams:
     steps: StepParams = field(default_factory=StepParams)
     maps: MapParams = field(default_factory=MapParams)
     mask: MaskParams = field(default_factory=MaskParams)
+    blobs: BlobParams = field(default_factory=BlobParams)
     detect_steps: bool = True
     seed: int = 0
     device: str | None = None
@@ -100,7 +103,9 @@ class Detection:
         mask: bool HxW defect mask.
         labels: int32 HxW instance labels (0 = background).
         instances: the defect instances.
-        rare_clusters: character clusters added to the mask.
+        rare_clusters: character clusters added to the mask (error-mask mode).
+        period: lattice period (px) found in the image, or None.
+        n_blobs: blobs kept by the blob detector.
     """
 
     prepared: PreparedImage
@@ -110,6 +115,25 @@ class Detection:
     labels: np.ndarray
     instances: list[DefectInstance]
     rare_clusters: list[int]
+    period: float | None = None
+    n_blobs: int = 0
+
+
+def find_defects(
+    prepared: PreparedImage, maps: DefectMaps, params: DefectParams
+) -> tuple[np.ndarray, np.ndarray, list[int], float | None, int]:
+    """Defect mask of a prepared image from its AE1 maps (blob detector or error mask).
+
+    Returns:
+        (mask, error z-score, rare clusters, lattice period, number of blobs).
+    """
+    exclude = prepared.exclude
+    if params.blobs.enabled:
+        z = error_zscore(maps.error, exclude)
+        mask, period, n = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
+        return mask, z, [], period, n
+    mask, z, rare = defect_mask(maps.error, maps.character, exclude, params.mask)
+    return mask, z, rare, None, 0
 
 
 @dataclass
@@ -167,11 +191,11 @@ def detect(
     t1 = time.perf_counter()
     maps = compute_maps(ae1, prepared.heights, params.maps, device=device, seed=params.seed)
     t2 = time.perf_counter()
-    mask, error_z, rare = defect_mask(maps.error, maps.character, prepared.steps.band, params.mask)
+    mask, error_z, rare, period, n_blobs = find_defects(prepared, maps, params)
     labels, instances = find_instances(mask, prepared.heights)
     t3 = time.perf_counter()
     t.update({"flatten_steps": t1 - t0, "maps": t2 - t1, "mask": t3 - t2})
-    return Detection(prepared, maps, error_z, mask, labels, instances, rare)
+    return Detection(prepared, maps, error_z, mask, labels, instances, rare, period, n_blobs)
 
 
 def instance_centres(instances: list[DefectInstance], shape: tuple[int, int]) -> np.ndarray:
@@ -183,17 +207,30 @@ def instance_centres(instances: list[DefectInstance], shape: tuple[int, int]) ->
     return np.clip(c, 0, np.array(shape) - 1)
 
 
+def shape_descriptors(instances: list[DefectInstance]) -> np.ndarray:
+    """(N, 3) per-defect descriptors: sign of the contrast, log amplitude, log area.
+
+    Labelled STM defect types are peak/trough x bright/dim x large/small, which is exactly
+    the sign, the amplitude and the size of the defect.
+    """
+    c = np.array([d.contrast for d in instances], np.float64)
+    area = np.array([d.area for d in instances], np.float64)
+    return np.stack([np.sign(c), np.log(np.abs(c) + 0.1), np.log(np.maximum(area, 1.0))], 1).astype(np.float32)
+
+
 def defect_features(
     ae2: PatchAutoencoder, heights: np.ndarray, instances: list[DefectInstance], device: torch.device
 ) -> np.ndarray:
-    """AE2 latents of the patches centred on each instance's centroid, (N, latent2)."""
+    """Class features of each instance, (N, latent2 + 3): the AE2 latent of the patch centred on its
+    centroid, then ``shape_descriptors`` (sign, log amplitude, log area)."""
     if not instances:
-        return np.zeros((0, ae2.latent), np.float32)
+        return np.zeros((0, ae2.latent + 3), np.float32)
     patches = centre_patches(patches_at(heights, ae2.patch, instance_centres(instances, heights.shape)))
     ae2.eval()
     with torch.no_grad():
         x = torch.from_numpy(patches).unsqueeze(1).to(device)
-        return ae2.encode(x).cpu().numpy()
+        latent = ae2.encode(x).cpu().numpy()
+    return np.concatenate([latent, shape_descriptors(instances)], axis=1)
 
 
 def classify(
@@ -252,6 +289,9 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
         "character_k": det.maps.k,
         "character_silhouette": det.maps.k_scores,
         "rare_clusters": det.rare_clusters,
+        "lattice_period_px": det.period,
+        "n_blobs": det.n_blobs,
+        "annotation_fraction": float(det.prepared.annotation.mean()) if det.prepared.annotation is not None else 0.0,
         "n_steps": det.prepared.steps.n_steps,
         "step_band_fraction": float(det.prepared.steps.band.mean()),
         "height_scale": det.prepared.scale,
@@ -307,7 +347,7 @@ def train_defect_model(
         list(zip(images, prepared, strict=True)), desc="defects", unit="image", disable=not progress, leave=False
     ):
         maps = compute_maps(ae1, pr.heights, p.maps, device=device, seed=p.seed)
-        mask, _, _ = defect_mask(maps.error, maps.character, pr.steps.band, p.mask)
+        mask, _, _, _, _ = find_defects(pr, maps, p)
         _, instances = find_instances(mask, pr.heights)
         per_image.append({"image": mg.source, "defects": len(instances)})
         if not instances:
@@ -322,7 +362,8 @@ def train_defect_model(
     if n_defects < 4:
         raise ParameterError(
             f"{n_defects} defect(s) found in {len(images)} training image(s); at least 4 are needed to learn "
-            "defect classes (add images or lower --error-threshold)"
+            "defect classes (add images, or lower the detection threshold: BlobParams.threshold, or --error-threshold "
+            "in error-mask mode)"
         )
     ae2_patches = np.concatenate(
         [

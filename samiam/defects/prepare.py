@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samiam.defects.annotation import annotation_mask, fill_masked
 from samiam.defects.flatten import check_heights, flatten_heights, robust_sigma
 from samiam.defects.steps import StepEdges, StepParams, detect_steps, level_terraces
 from samiam.errors import InputError
@@ -20,12 +21,20 @@ class PreparedImage:
         flat: float64 HxW flattened heights in the file's units (before terrace levelling).
         steps: detected step edges and terraces.
         scale: robust sigma of the levelled heights (file units), the unit of ``heights``.
+        annotation: bool HxW burned-in annotation (scale bar, text, frame), filled before
+            flattening and never a defect.
     """
 
     heights: np.ndarray
     flat: np.ndarray
     steps: StepEdges
     scale: float
+    annotation: np.ndarray | None = None
+
+    @property
+    def exclude(self) -> np.ndarray:
+        """Pixels that can never be defects: the step band and burned-in annotation."""
+        return self.steps.band if self.annotation is None else self.steps.band | self.annotation
 
 
 def prepare_heights(
@@ -36,7 +45,7 @@ def prepare_heights(
     detect: bool = True,
     clip: float = 10.0,
 ) -> PreparedImage:
-    """Flatten (line-by-line + plane), detect step edges, level each terrace, normalise.
+    """Fill burned-in annotation, flatten (line-by-line + plane), detect steps, level each terrace, normalise.
 
     Args:
         raw: HxW heights as read from the file.
@@ -52,7 +61,8 @@ def prepare_heights(
         InputError: not 2-D, NaN heights, or a flat (constant) image.
     """
     z = check_heights(raw, source)
-    flat = flatten_heights(z)
+    annotation = annotation_mask(z)
+    flat = flatten_heights(fill_masked(z, annotation))
     if detect:
         edges = detect_steps(flat, steps)
     else:
@@ -63,4 +73,4 @@ def prepare_heights(
     if not scale > 0:
         raise InputError(f"{source}: heights are constant after flattening; nothing to analyse")
     heights = np.clip(levelled / scale, -clip, clip).astype(np.float32)
-    return PreparedImage(heights=heights, flat=flat, steps=edges, scale=float(scale))
+    return PreparedImage(heights=heights, flat=flat, steps=edges, scale=float(scale), annotation=annotation)
