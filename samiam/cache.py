@@ -41,6 +41,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ FORMAT = "v1"
 DEFAULT_MARGIN = 8.0  # logit margin kept below the mask threshold (covers stability offsets < 8)
 DILATE = 4  # low-res pixels added around the window (bilinear upsampling reads <= 2 pixels away)
 FILL = -1000.0  # logit outside the stored window
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # a damaged entry is a miss
 
 
 def default_cache_dir() -> Path:
@@ -193,7 +195,7 @@ class CachingEncoder(torch.nn.Module):
                 out = torch.from_numpy(np.load(path, allow_pickle=False)).to(x.device)
                 os.utime(path.parent)  # recently used: kept longest by pruning
                 self.stats.encoder_hits += 1
-            except (OSError, ValueError):
+            except _UNREADABLE:
                 out = None
         if out is None:
             out = self.inner(x)
@@ -246,7 +248,7 @@ class CachingDecoder(torch.nn.Module):
                 with np.load(shard, allow_pickle=False) as z:
                     keys, iou, win, flat, offs = z["keys"], z["iou"], z["win"], z["flat"], z["offs"]
                     margin, shape = float(z["margin"]), tuple(int(v) for v in z["shape"])
-            except (OSError, ValueError, KeyError):
+            except _UNREADABLE:
                 continue
             n_masks = iou.shape[1]
             for i, k in enumerate(keys.tolist()):

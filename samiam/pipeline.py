@@ -6,6 +6,8 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,9 +110,24 @@ def _base_run_record(model_info: dict[str, Any], cfg: SegmentConfig) -> dict[str
     }
 
 
-def boost_segmentation(
-    raw: Segmentation, mic: Micrograph, cfg: BoostConfig, encoder: Any = None
-) -> Segmentation:
+@lru_cache(maxsize=4)
+def _load_library_at(path: str, mtime_ns: int) -> Any:
+    from samiam.library import load_library
+
+    return load_library(path)
+
+
+def load_library_cached(path: str) -> Any:
+    """Load a library once per file version (batches reuse it)."""
+    from samiam.errors import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: material library not found")
+    return _load_library_at(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+def boost_segmentation(raw: Segmentation, mic: Micrograph, cfg: BoostConfig, encoder: Any = None) -> Segmentation:
     """Boost saved raw masks (``<stem>.raw.json``) of an image.
 
     Args:
@@ -129,7 +146,21 @@ def boost_segmentation(
             f"{mic.source}: image is {mic.width}x{mic.height} but the raw masks are for "
             f"{raw.width}x{raw.height} ({raw.file})"
         )
-    masks, info = boost_masks(mic.image, raw.masks, cfg, encoder)
+    if cfg.library or cfg.fill:
+        from samiam.library import boost_with_library, pixel_size_nm
+
+        library = load_library_cached(cfg.library) if cfg.library else None
+        masks, info = boost_with_library(
+            mic.image,
+            raw.masks,
+            cfg,
+            library,
+            cfg.fill,
+            pixel_size_nm=pixel_size_nm(mic.pixel_size, mic.pixel_unit),
+            encoder=encoder,
+        )
+    else:
+        masks, info = boost_masks(mic.image, raw.masks, cfg, encoder)
     run = dict(raw.run)
     run["boost"] = cfg.to_dict()
     run["boosted"] = True

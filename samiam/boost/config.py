@@ -29,6 +29,10 @@ class BoostConfig:
         materials: number of materials, or 0 to choose it automatically.
         max_materials: upper bound for the automatic choice.
         seed: seed for crop sampling and K-means.
+    Named materials (docs/few-shot.md):
+        library: a material library file (``samiam materials learn``): masks are named by it
+            instead of being clustered; None for unsupervised merging.
+        fill: assign unsegmented pixels whose texture matches a material with confidence.
     """
 
     child_containment: float = 0.9
@@ -45,6 +49,8 @@ class BoostConfig:
     materials: int = 0
     max_materials: int = 6
     seed: int = 0
+    library: str | None = None
+    fill: bool = False
 
     def validate(self) -> BoostConfig:
         """Check ranges; return self.

@@ -72,11 +72,10 @@ def _examples(examples: list[Path], labels: list[Path], names: list[str], image_
         if not path.exists():
             raise InputError(f"{path}: no such file")
         if path.suffix.lower() == ".json":
-            if path.name.endswith((".masks.json", ".raw.json")):
+            tasks = read_labelstudio_export(path)
+            if len(tasks) == 1 and "image" in tasks[0] and "data" not in tasks[0]:  # a samiam masks document
                 out.append(example_from_masks_json(path))
                 continue
-            tasks = read_labelstudio_export(path)
-
             out.extend(examples_from_labelstudio(tasks, _task_image_finder(path, image_root), str(path)))
             continue
         if not label_queue:

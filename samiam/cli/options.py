@@ -8,14 +8,10 @@ from samiam.boost.config import BoostConfig
 from samiam.errors import ParameterError
 from samiam.generate.config import GeneratorConfig
 
-MODEL = typer.Option(
-    "auto", "--model", "-m", help="auto | vit_b | vit_l | vit_h | vit_t | litemedsam | tiny-random"
-)
+MODEL = typer.Option("auto", "--model", "-m", help="auto | vit_b | vit_l | vit_h | vit_t | litemedsam | tiny-random")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="Weights file for --model (default: cache / packaged).")
 DEVICE = typer.Option("auto", "--device", help="auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps")
-NO_VERIFY = typer.Option(
-    False, "--no-verify", help="Skip the SHA-256 check of --checkpoint (fine-tuned weights)."
-)
+NO_VERIFY = typer.Option(False, "--no-verify", help="Skip the SHA-256 check of --checkpoint (fine-tuned weights).")
 MATERIALS = typer.Option("auto", "--materials", "-k", help="Number of materials, or auto.")
 ENCODER = typer.Option("fft", "--encoder", help="Texture encoder: fft | stats | timm:MODEL_NAME")
 ENCODER_WEIGHTS = typer.Option(None, "--encoder-weights", help="Local weights file for a timm encoder.")
@@ -23,6 +19,10 @@ CROP_SIZE = typer.Option(60, "--crop-size", help="Side m of texture crops in pix
 CROPS_PER_MASK = typer.Option(16, "--crops-per-mask", help="Crops K sampled per mask.")
 MAX_MATERIALS = typer.Option(6, "--max-materials", help="Upper bound for --materials auto.")
 SEED = typer.Option(0, "--seed", help="Seed for crop sampling and K-means.")
+LIBRARY = typer.Option(
+    None, "--library", help="Material library (samiam materials learn): name masks by it instead of clustering."
+)
+FILL = typer.Option(False, "--fill", help="Assign unsegmented pixels whose texture matches a material.")
 
 
 def parse_materials(value: str) -> int:
@@ -58,9 +58,13 @@ def boost_config(
     crops_per_mask: int,
     max_materials: int,
     seed: int,
+    library: str | None = None,
+    fill: bool = False,
 ) -> BoostConfig:
     """Build and validate a ``BoostConfig`` from CLI values."""
     return BoostConfig(
+        library=str(library) if library else None,
+        fill=fill,
         materials=parse_materials(materials),
         encoder=encoder,
         encoder_weights=encoder_weights,

@@ -31,6 +31,8 @@ def segment(
     crop_size: int = opt.CROP_SIZE,
     crops_per_mask: int = opt.CROPS_PER_MASK,
     seed: int = opt.SEED,
+    library: Path | None = opt.LIBRARY,
+    fill: bool = opt.FILL,
     no_boost: bool = typer.Option(False, "--no-boost", help="Write the raw generator masks as the result."),
     mode: str = typer.Option("auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."),
     points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
@@ -72,12 +74,16 @@ def segment(
         cfg = SegmentConfig(
             generator=dataclasses.replace(gen, tile=parse_tile(tile), halo=halo),
             boost=opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask,
-                                   max_materials, seed),
+                                   max_materials, seed, library, fill),
         ).validate()
         files = expand_inputs(inputs)
         if not files:
             fail(f"no image files found in {', '.join(map(str, inputs))}")
         check_writable_dir(outdir)
+        if library is not None:
+            from samiam.pipeline import load_library_cached
+
+            load_library_cached(str(library))  # a bad library is one error before any image
         cache = None if no_cache else FeatureCache(cache_dir).check()
         loaded = load_model(model, checkpoint, device, verify=not no_verify)
         if cfg.generator.tile is None:  # auto tile: its size is known only now
@@ -125,6 +131,8 @@ def boost(
     crop_size: int = opt.CROP_SIZE,
     crops_per_mask: int = opt.CROPS_PER_MASK,
     seed: int = opt.SEED,
+    library: Path | None = opt.LIBRARY,
+    fill: bool = opt.FILL,
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
 ) -> None:
     """Re-run only the booster on saved raw masks (cheap parameter sweeps)."""
@@ -133,7 +141,9 @@ def boost(
     from samiam.pipeline import boost_segmentation
 
     def run():
-        cfg = opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed)
+        cfg = opt.boost_config(
+            materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
+        )
         check_writable_dir(outdir)
         raw = read_masks_json(raw_json)
         mic = read_micrograph(image, frame)

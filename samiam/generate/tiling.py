@@ -209,6 +209,71 @@ def encode_rle_window(crop: np.ndarray, y0: int, x0: int, height: int, width: in
     return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
+def _rle_counts(rle: dict[str, Any]) -> np.ndarray:
+    """Run lengths of a COCO RLE (compressed str/bytes counts or a list), decoded with numpy.
+
+    The compressed form (pycocotools' ``rleToString``) writes each count as 5-bit chunks + 48,
+    bit 0x20 = more chunks follow, bit 0x10 of the last chunk = negative; counts from the fourth
+    on are stored as differences to the count two places before.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        return np.asarray(counts, np.int64)
+    raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    if not raw:
+        return np.zeros(0, np.int64)
+    b = np.frombuffer(raw, np.uint8).astype(np.int64) - 48
+    ends = np.flatnonzero((b & 0x20) == 0)  # last chunk of each number
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    k = np.arange(b.size) - np.repeat(starts, ends - starts + 1)  # chunk index within its number
+    x = np.add.reduceat((b & 0x1F) << (5 * k), starts)
+    negative = (b[ends] & 0x10) != 0
+    x = np.where(negative, x | np.left_shift(-1, 5 * (ends - starts + 1)), x)
+    out = x.copy()
+    out[1::2] = np.cumsum(x[1::2])  # counts[i] += counts[i - 2] for i > 2
+    if x.size > 2:
+        out[2::2] = np.cumsum(x[2::2])
+    return out
+
+
+def decode_rle_box(rle: dict[str, Any], bbox: list[int]) -> np.ndarray:
+    """Decode only the ``bbox`` window of a COCO RLE, without building the full-size mask.
+
+    Cost grows with the number of runs and the box area, not with the image: for a 4096 x 4096
+    image this is what makes per-mask work (islands, crops) cheap.
+
+    Args:
+        rle: COCO RLE of an H x W mask.
+        bbox: ``[x, y, w, h]`` window.
+
+    Returns:
+        h x w boolean array, equal to ``decode_rle(rle)[y:y+h, x:x+w]``.
+    """
+    height, width = (int(v) for v in rle["size"])
+    x0, y0, w, h = (int(v) for v in bbox)
+    out = np.zeros((w, h + 1), np.int16)  # one row per image column, difference form
+    counts = _rle_counts(rle)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    run_start, run_end = bounds[1:-1:2], bounds[2::2]  # runs of ones [start, end)
+    n = min(run_start.size, run_end.size)
+    run_start, run_end = run_start[:n], run_end[:n]
+    keep = (run_end > x0 * height) & (run_start < (x0 + w) * height) & (run_end > run_start)
+    run_start, run_end = run_start[keep], run_end[keep]
+    if run_start.size and w > 0 and h > 0:
+        c0 = np.maximum(run_start // height, x0)
+        c1 = np.minimum((run_end - 1) // height, x0 + w - 1)
+        per_run = c1 - c0 + 1
+        col = np.repeat(c0, per_run) + (np.arange(per_run.sum()) - np.repeat(np.cumsum(per_run) - per_run, per_run))
+        s = np.repeat(run_start, per_run)
+        e = np.repeat(run_end, per_run)
+        r0 = np.clip(np.maximum(s, col * height) - col * height - y0, 0, h)
+        r1 = np.clip(np.minimum(e, (col + 1) * height) - col * height - y0, 0, h)
+        ok = r1 > r0
+        np.add.at(out, (col[ok] - x0, r0[ok]), 1)
+        np.add.at(out, (col[ok] - x0, r1[ok]), -1)
+    return (np.cumsum(out[:, :h], axis=1) > 0).T.copy() if h > 0 else np.zeros((0, w), bool)
+
+
 @dataclass
 class Piece:
     """A tile mask cut to its tile's core.
@@ -352,9 +417,12 @@ def merge_groups(pieces: list[Piece], groups: np.ndarray) -> list[MaskRecord]:
     Score and predicted IoU/stability are area-weighted means; the prompt is the largest piece's;
     ``extra["tiles"]`` lists the tiles the mask spans.
     """
-    out = []
-    for g in np.unique(groups):
-        members = [pieces[i] for i in np.flatnonzero(groups == g)]
+    out: list[MaskRecord] = []
+    if not pieces:
+        return out
+    order = np.argsort(groups, kind="stable")
+    for idx in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
+        members = [pieces[i] for i in idx]
         largest = max(members, key=lambda p: p.area)
         if len(members) == 1:
             rle = dict(largest.rle)

@@ -53,6 +53,8 @@ class NamingConfig:
         crops_per_mask: crops sampled per mask (0 = the booster's ``crops_per_mask``).
         min_confidence: masks whose confidence (vote share of their material x mean class
             probability of those votes) is below this are left out: unsegmented, for ``--fill``.
+        min_area_frac: final materials (and unknown groups) smaller than this fraction of the image
+            are left out (unsegmented): a few stray masks do not make a material.
     """
 
     method: str = "logreg"
@@ -61,6 +63,7 @@ class NamingConfig:
     use_intensity: bool = False
     crops_per_mask: int = 0
     min_confidence: float = 0.0
+    min_area_frac: float = 0.01
 
     def validate(self) -> NamingConfig:
         """Check ranges; return self.
@@ -78,6 +81,8 @@ class NamingConfig:
             raise ParameterError(f"crops per mask must be >= 0, got {self.crops_per_mask}")
         if not 0 <= self.min_confidence <= 1:
             raise ParameterError(f"min confidence must be in [0, 1], got {self.min_confidence}")
+        if not 0 <= self.min_area_frac < 1:
+            raise ParameterError(f"min material area must be in [0, 1), got {self.min_area_frac}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -442,9 +447,13 @@ def assemble_named(
     owner, group_keys = paint_disjoint(kept, keys, conf, (h, w))
     final: list[MaskRecord] = []
     named: dict[str, Any] = {}
+    small = 0
     for g, key in enumerate(group_keys):
         m = owner == g
         if not m.any():
+            continue
+        if m.sum() < naming.min_area_frac * h * w:
+            small += 1
             continue
         members = [i for i in range(n) if keys[i] == key]
         name = key if isinstance(key, str) else UNKNOWN
@@ -473,6 +482,7 @@ def assemble_named(
         unknown_masks=int(unknown.sum()),
         masks_without_crops=int((winner < 0).sum()),
         masks_left_out=int(weak.sum()),
+        small_materials_left_out=small,
     )
     return final, info
 

@@ -344,7 +344,7 @@ def read_labelstudio_export(path: str | Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a Label Studio JSON export ({exc})") from None
-    if isinstance(doc, dict) and "annotations" in doc:
+    if isinstance(doc, dict) and "annotations" in doc:  # one task (or a samiam masks document)
         doc = [doc]
     if not isinstance(doc, list) or not all(isinstance(t, dict) for t in doc):
         raise InputError(f"{path}: not a Label Studio JSON export (expected a list of tasks)")

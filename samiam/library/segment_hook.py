@@ -44,8 +44,8 @@ def boost_with_library(
             mic.pixel_size, mic.pixel_unit)``); crops are then resampled to the library's pixel size.
         naming: matching settings (defaults if None).
         fill_cfg: completion settings (defaults if None).
-        encoder: prepared encoder, reused across images (must be the library's encoder when a
-            library is given, else ``cfg.encoder``'s).
+        encoder: prepared encoder of ``cfg.encoder``, reused across images; ignored when a library
+            built with another encoder is given (the library's encoder is built instead).
 
     Returns:
         (final disjoint masks, info dict for the run record: the booster's or the naming's info,
@@ -53,6 +53,8 @@ def boost_with_library(
     """
     cfg.validate()
     naming = (naming or NamingConfig()).validate()
+    if library is not None and library.encoder != cfg.encoder:
+        encoder = None
     if library is None:
         final, info = boost_masks(image, records, cfg, encoder)
         clf = None

@@ -7,6 +7,7 @@ import pytest
 from samiam.errors import ParameterError
 from samiam.generate.config import GeneratorConfig
 from samiam.generate.tiling import (
+    decode_rle_box,
     encode_rle_window,
     generate_tiled,
     neighbour_pairs,
@@ -77,6 +78,22 @@ def test_encode_rle_window_matches_dense_encoding():
         encode_rle_window(np.ones((5, 5), bool), 8, 0, 10, 10)
 
 
+def test_decode_rle_box_matches_dense_decoding():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        hh, ww = (int(v) for v in rng.integers(1, 40, 2))
+        m = rng.random((hh, ww)) < rng.random()
+        if rng.random() < 0.2:
+            m[:] = rng.random() < 0.5  # empty and full masks
+        x0, y0 = int(rng.integers(0, ww)), int(rng.integers(0, hh))
+        w, h = int(rng.integers(0, ww - x0 + 1)), int(rng.integers(0, hh - y0 + 1))
+        for rle in (encode_rle(m), {**encode_rle(m), "counts": encode_rle(m)["counts"].encode("ascii")}):
+            np.testing.assert_array_equal(decode_rle_box(rle, [x0, y0, w, h]), m[y0 : y0 + h, x0 : x0 + w])
+    big = np.zeros((3000, 2000), bool)  # counts beyond 2**20 need several chunks
+    big[2500:, 1500:] = True
+    np.testing.assert_array_equal(decode_rle_box(encode_rle(big), [1400, 2400, 600, 600]), big[2400:, 1400:])
+
+
 def test_masks_crossing_tile_borders_come_out_whole():
     h = w = 600
     tiles = plan_tiles(h, w, 256, 32)
@@ -106,6 +123,11 @@ def test_masks_crossing_tile_borders_come_out_whole():
         assert f[y : y + bh, x : x + bw].sum() == r.area
     corner = next(r for r, f in zip(records, found, strict=True) if f[by, bx])
     assert len(corner.extra["tiles"]) == 4
+
+
+def test_no_masks_in_any_tile():
+    records, info = generate_tiled(np.zeros((300, 300), np.uint8), components_generator, 128, 16, 0.5)
+    assert records == [] and info["masks"] == 0 and info["tiles"] == 9
 
 
 def test_prompts_are_shifted_to_image_coordinates():

@@ -93,7 +93,7 @@ def test_learn_from_named_masks_json(tmp_path: Path, example):
 
     image, _, lab = example
     seg = Segmentation(str(image), *lab.shape, masks=[MaskRecord.from_mask(lab == 2, material="vacuum")])
-    masks = tmp_path / "img.masks.json"
+    masks = tmp_path / "named.json"  # recognised by content, not by name
     masks.write_text(json.dumps(seg.to_json()))
     res = runner.invoke(app, ["materials", "learn", str(masks), "-o", str(tmp_path / "lib.json"), *FAST])
     assert res.exit_code == 0, res.output
