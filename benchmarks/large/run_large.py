@@ -116,15 +116,15 @@ def run_boost(raw_json: Path, image: Path, out: Path, materials: int) -> None:
     subprocess.run([str(SAMIAM), "boost", *args], check=True, cwd=REPO, capture_output=True)
 
 
-def tile_study(seed: int, common: list[str], first_4096: Path) -> list[dict]:
+def tile_study(seed: int, common: list[str], first_4096: Path, plans: list[tuple[int, str]]) -> list[dict]:
     """Whole image (``--tile off``) against 1024 px tiles, on labelled 2048 and 4096 px images.
 
     Every raw result is also re-boosted with the true number of materials (4), which separates the
     generator's masks from the booster's automatic choice of K.
     """
     study = []
-    plans = [(2048, seed + 1, "off"), (2048, seed + 1, "1024"), (4096, seed, "off")]
-    for size, img_seed, tile in plans:
+    for size, tile in plans:
+        img_seed = seed if size == 4096 else seed + 1  # 4096: the main benchmark's image
         img, lab = make_image(size, img_seed, WORK / "study" if size != 4096 else WORK)
         out = WORK / "study" / f"{size}_tile_{tile}"
         shutil.rmtree(out, ignore_errors=True)
@@ -211,6 +211,8 @@ def main() -> None:
     ap.add_argument("--box-scales", default="0.5,0.25")
     ap.add_argument("--tile-study", action="store_true", help="also compare --tile off / 1024 on a 2048 image")
     ap.add_argument("--skip-large", action="store_true", help="only the tile study")
+    ap.add_argument("--plans", default="2048:off,2048:1024,4096:off,4096:2048",
+                    help="tile study runs as SIZE:TILE,... (entries replace earlier ones of the same SIZE:TILE)")
     args = ap.parse_args()
 
     common = ["--box-scales", args.box_scales, "-q"]
@@ -236,8 +238,13 @@ def main() -> None:
             print(f"  {res['wall_s']} s, peak RSS {res['peak_rss_gb']} GB, mIoU {res['miou']}", flush=True)
         results["cache_mb"] = round(du(cache), 1)
     if args.tile_study:
-        results["tile_study"] = tile_study(args.seed, common, WORK / "first")
+        plans = [(int(a), b) for a, b in (p.split(":") for p in args.plans.split(","))]
+        results["tile_study"] = tile_study(args.seed, common, WORK / "first", plans)
     old = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").is_file() else {}
+    if args.tile_study:  # merge with the study entries of earlier invocations
+        new = {(e["size"], e["tile"]) for e in results["tile_study"]}
+        kept = [e for e in old.get("tile_study", []) if (e["size"], e["tile"]) not in new]
+        results["tile_study"] = sorted(kept + results["tile_study"], key=lambda e: (e["size"], e["tile"]))
     if args.skip_large:  # keep the large runs of an earlier invocation
         results = {**old, "tile_study": results["tile_study"]}
     elif not args.tile_study and "tile_study" in old:

@@ -15,7 +15,6 @@ time) and write the ones it generates there, so a re-run only re-times the boost
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -106,7 +105,8 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", {"rows": rows, "args": vars(args)})
     cmd = "python benchmarks/segment/run_stages.py " + " ".join(
-        f"{k}" for k in [args.dataset, "-o", args.out]
+        f"{k}"
+        for k in [args.dataset, "-o", args.out]
         + (["--raw-dir", args.raw_dir] if args.raw_dir else [])
         + (["--limit", str(args.limit)] if args.limit else [])
         + ["--encoder", args.encoder, "--materials", args.materials]
@@ -139,7 +139,8 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
         lines.append(f"| {method} | " + " | ".join(f"{_mean(rows, method, m):.3f}" for m in METRICS) + " |")
     lines += [
         "",
-        f"Materials found = regions in {sum(r['materials_found'] == r['regions'] for r in rows)} of {len(rows)} images.",
+        f"Materials found = regions in {sum(r['materials_found'] == r['regions'] for r in rows)} "
+        f"of {len(rows)} images.",
         "",
         "## Per image",
         "",

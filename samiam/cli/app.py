@@ -30,11 +30,7 @@ def _root(
 
 def _register() -> None:
     # Each command group lives in its own module and registers itself on ``app``.
-    from samiam.cli import segment, weights  # noqa: F401
-    from samiam.cli import benchmark  # noqa: F401
-    from samiam.cli import serve  # noqa: F401
-    from samiam.cli import materials  # noqa: F401
-    from samiam.cli import defects  # noqa: F401
+    from samiam.cli import benchmark, defects, materials, segment, serve, weights  # noqa: F401
 
 
 _register()

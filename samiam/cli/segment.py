@@ -34,12 +34,16 @@ def segment(
     library: Path | None = opt.LIBRARY,
     fill: bool = opt.FILL,
     no_boost: bool = typer.Option(False, "--no-boost", help="Write the raw generator masks as the result."),
-    mode: str = typer.Option("auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."),
+    mode: str = typer.Option(
+        "auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."
+    ),
     points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
     crop_n_layers: int = typer.Option(0, "--crop-n-layers", help="SAM AMG crop layers (point prompts)."),
     box_scales: str = typer.Option("0.5,0.25,0.125", "--box-scales", help="Box sides / short image side."),
     box_overlap: float = typer.Option(0.5, "--box-overlap", help="Overlap of neighbouring boxes."),
-    pred_iou_thresh: float | None = typer.Option(None, "--pred-iou-thresh", help="Min predicted IoU (default per mode)."),
+    pred_iou_thresh: float | None = typer.Option(
+        None, "--pred-iou-thresh", help="Min predicted IoU (default per mode)."
+    ),
     stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
     box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
@@ -69,12 +73,21 @@ def segment(
             fail("--frame and --all-frames exclude each other")
         if cache_dir is not None and no_cache:
             fail("--cache and --no-cache exclude each other")
-        gen = opt.generator_config(mode, points_per_side, crop_n_layers, box_scales, box_overlap,
-                                   pred_iou_thresh, stability_thresh, box_nms_thresh)
+        gen = opt.generator_config(
+            mode,
+            points_per_side,
+            crop_n_layers,
+            box_scales,
+            box_overlap,
+            pred_iou_thresh,
+            stability_thresh,
+            box_nms_thresh,
+        )
         cfg = SegmentConfig(
             generator=dataclasses.replace(gen, tile=parse_tile(tile), halo=halo),
-            boost=opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask,
-                                   max_materials, seed, library, fill),
+            boost=opt.boost_config(
+                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
+            ),
         ).validate()
         files = expand_inputs(inputs)
         if not files:

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import samiam.models  # noqa: F401  (torchvision shim before timm)
 from samiam.boost.encoders import HARMONICS, N_RADIAL, fft_features, make_encoder
 from samiam.errors import ModelError, ParameterError
 from samiam.synth.stem import LATTICES, render_material
@@ -49,8 +50,7 @@ def test_unknown_encoder():
 
 def test_timm_encoder_with_local_weights(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import samiam.models  # noqa: F401
-    import timm
+    import timm  # samiam.boost.encoders imported samiam.models (the torchvision shim) first
     import torch
 
     path = tmp_path / "test_resnet.pth"
