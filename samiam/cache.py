@@ -166,8 +166,15 @@ def logit_windows(low: torch.Tensor, threshold: float, margin: float) -> np.ndar
     y1 = np.where(has, h - rows[..., ::-1].argmax(axis=2), 0)
     x0 = np.where(has, cols.argmax(axis=2), 0)
     x1 = np.where(has, w - cols[..., ::-1].argmax(axis=2), 0)
-    win = np.stack([np.maximum(y0 - DILATE, 0), np.minimum(y1 + DILATE, h),
-                    np.maximum(x0 - DILATE, 0), np.minimum(x1 + DILATE, w)], axis=-1)
+    win = np.stack(
+        [
+            np.maximum(y0 - DILATE, 0),
+            np.minimum(y1 + DILATE, h),
+            np.maximum(x0 - DILATE, 0),
+            np.minimum(x1 + DILATE, w),
+        ],
+        axis=-1,
+    )
     return np.where(has[..., None], win, 0).astype(np.int64)
 
 
@@ -266,13 +273,18 @@ class CachingDecoder(torch.nn.Module):
         win = logit_windows(low, self.threshold, self.margin)
         arr = low.detach().cpu().numpy()
         n, m = arr.shape[:2]
-        parts = [arr[i, j, y0:y1, x0:x1].ravel() for i in range(n) for j in range(m)
-                 for (y0, y1, x0, x1) in [win[i, j]]]
+        parts = [
+            arr[i, j, y0:y1, x0:x1].ravel() for i in range(n) for j in range(m) for (y0, y1, x0, x1) in [win[i, j]]
+        ]
         offs = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
         payload = {
-            "keys": np.array(keys), "iou": iou.detach().cpu().numpy().astype(np.float32), "win": win,
+            "keys": np.array(keys),
+            "iou": iou.detach().cpu().numpy().astype(np.float32),
+            "win": win,
             "flat": np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32),
-            "offs": offs, "margin": np.float64(self.margin), "shape": np.array(arr.shape[2:], np.int64),
+            "offs": offs,
+            "margin": np.float64(self.margin),
+            "shape": np.array(arr.shape[2:], np.int64),
         }
         shard = self.encoder.entry(emb_key) / "decoder" / f"{_sha(*(k.encode() for k in keys))[:32]}.npz"
         try:
@@ -281,8 +293,13 @@ class CachingDecoder(torch.nn.Module):
             self.stats.write_errors += 1
             return
         for i, k in enumerate(keys):
-            self._index[k] = (self.margin, payload["iou"][i], win[i],
-                              [parts[i * m + j] for j in range(m)], tuple(arr.shape[2:]))
+            self._index[k] = (
+                self.margin,
+                payload["iou"][i],
+                win[i],
+                [parts[i * m + j] for j in range(m)],
+                tuple(arr.shape[2:]),
+            )
 
     def _rebuild(self, entry: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         _, iou, win, parts, (h, w) = entry
@@ -306,11 +323,16 @@ class CachingDecoder(torch.nn.Module):
         miss = [i for i, h in enumerate(hit) if not h]
         if miss:
             sel = torch.as_tensor(miss, device=sparse_prompt_embeddings.device)
-            dense = dense_prompt_embeddings[sel] if dense_prompt_embeddings.stride(0) else \
-                dense_prompt_embeddings[: len(miss)]
+            dense = (
+                dense_prompt_embeddings[sel]
+                if dense_prompt_embeddings.stride(0)
+                else dense_prompt_embeddings[: len(miss)]
+            )
             low, iou = self.inner(
-                image_embeddings=image_embeddings, image_pe=image_pe,
-                sparse_prompt_embeddings=sparse_prompt_embeddings[sel], dense_prompt_embeddings=dense,
+                image_embeddings=image_embeddings,
+                image_pe=image_pe,
+                sparse_prompt_embeddings=sparse_prompt_embeddings[sel],
+                dense_prompt_embeddings=dense,
                 multimask_output=multimask_output,
             )
             self._store(emb_key, [keys[i] for i in miss], low, iou)
@@ -383,10 +405,17 @@ class FeatureCache:
         margin = max(DEFAULT_MARGIN, float(stability_offset) + DEFAULT_MARGIN / 2)
         encoder = CachingEncoder(sam.image_encoder, folder, stats)
         decoder = CachingDecoder(sam.mask_decoder, encoder, float(sam.mask_threshold), margin, stats)
-        proxy = Sam(
-            image_encoder=encoder, prompt_encoder=sam.prompt_encoder, mask_decoder=decoder,
-            pixel_mean=sam.pixel_mean.flatten().tolist(), pixel_std=sam.pixel_std.flatten().tolist(),
-        ).to(model.device).eval()
+        proxy = (
+            Sam(
+                image_encoder=encoder,
+                prompt_encoder=sam.prompt_encoder,
+                mask_decoder=decoder,
+                pixel_mean=sam.pixel_mean.flatten().tolist(),
+                pixel_std=sam.pixel_std.flatten().tolist(),
+            )
+            .to(model.device)
+            .eval()
+        )
         return CacheSession(dataclasses.replace(model, sam=proxy), stats, folder)
 
     def size_bytes(self) -> int:

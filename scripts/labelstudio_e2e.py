@@ -131,9 +131,7 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float, log_path: Pa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise E2EError(
-                f"{url}: server exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}"
-            )
+            raise E2EError(f"{url}: server exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
         try:
             status, _ = request("GET", url, timeout=5)
             if status == 200:
@@ -179,9 +177,7 @@ def check_regions(regions: list[dict], width: int, height: int, ls_python: Path)
 
     facts = []
     for r in regions:
-        expect(
-            r.get("type") == "brushlabels" and r["value"].get("format") == "rle", f"not a brush region: {r}"
-        )
+        expect(r.get("type") == "brushlabels" and r["value"].get("format") == "rle", f"not a brush region: {r}")
         expect((r["original_width"], r["original_height"]) == (width, height), "wrong original size")
         mask = decode_brush_rle(r["value"]["rle"], height, width)
         facts.append(
@@ -279,18 +275,14 @@ def run(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         png = work / "two_lattices.png"
         synthetic_png(png, args.size)
         body, ctype = multipart("file", png.name, png.read_bytes(), "image/png")
-        status, imported = request(
-            "POST", f"{ls_url}/api/projects/{pid}/import", body, token=TOKEN, content_type=ctype
-        )
+        status, imported = request("POST", f"{ls_url}/api/projects/{pid}/import", body, token=TOKEN, content_type=ctype)
         expect(status == 201, f"image import failed (HTTP {status}): {imported}")
         status, tasks = request("GET", f"{ls_url}/api/tasks?project={pid}", token=TOKEN)
         tasks = tasks.get("tasks", tasks) if isinstance(tasks, dict) else tasks
         expect(status == 200 and len(tasks) == 1, f"expected one task (HTTP {status}): {tasks}")
         task = tasks[0]
         summary["task_image"] = task["data"]["image"]
-        summary["personal_access_token"] = check_personal_access_token(
-            ls_url, task["data"]["image"], args.size
-        )
+        summary["personal_access_token"] = check_personal_access_token(ls_url, task["data"]["image"], args.size)
 
         ml_env = {**env, "LABEL_STUDIO_URL": ls_url, "LABEL_STUDIO_API_KEY": TOKEN}
         ml_cmd = [
@@ -395,9 +387,7 @@ def run(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", default="tiny-random", help="backend model (tiny-random, litemedsam, vit_b...)"
-    )
+    parser.add_argument("--model", default="tiny-random", help="backend model (tiny-random, litemedsam, vit_b...)")
     parser.add_argument("--size", type=int, default=256, help="side of the synthetic micrograph (px)")
     parser.add_argument("--venv", type=Path, default=LS_VENV, help="Label Studio's own venv")
     parser.add_argument("--install-timeout", type=float, default=900)

@@ -24,9 +24,7 @@ def main() -> None:
     )
     cv2.imwrite(str(OUT / "synthetic_stack.png"), (img * 255).astype(np.uint8))
     cv2.imwrite(str(OUT / "synthetic_stack.labels.png"), lab)
-    (OUT / "synthetic_stack.names.txt").write_text(
-        "\n".join(f"{k + 1} {n}" for k, n in enumerate(names)) + "\n"
-    )
+    (OUT / "synthetic_stack.names.txt").write_text("\n".join(f"{k + 1} {n}" for k, n in enumerate(names)) + "\n")
     print(f"wrote {OUT / 'synthetic_stack.png'} ({', '.join(names)})")
 
 

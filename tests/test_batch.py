@@ -131,8 +131,11 @@ def test_all_frames_plans_one_job_per_frame(tmp_path: Path, images):
     missing = tmp_path / "missing.tif"
     jobs = plan_jobs([tmp_path / "s.tif", images[0], missing], all_frames=True)
     assert [(j.path.name, j.frame, j.stem) for j in jobs] == [
-        ("s.tif", 0, "s_f0"), ("s.tif", 1, "s_f1"), ("s.tif", 2, "s_f2"),
-        ("img0.png", None, "img0"), ("missing.tif", None, "missing"),
+        ("s.tif", 0, "s_f0"),
+        ("s.tif", 1, "s_f1"),
+        ("s.tif", 2, "s_f2"),
+        ("img0.png", None, "img0"),
+        ("missing.tif", None, "missing"),
     ]
     assert [j.frame for j in plan_jobs([tmp_path / "s.tif"], frame=2)] == [2]
 
@@ -140,9 +143,11 @@ def test_all_frames_plans_one_job_per_frame(tmp_path: Path, images):
 def test_summary_table_layout():
     from samiam.batch import ImageResult
 
-    rows = [ImageResult("/d/a.png", "ok", masks=3, materials=2, seconds=1.25),
-            ImageResult("/d/b.png", "failed", error="/d/b.png: file is empty", seconds=0.01),
-            ImageResult("/d/s.tif", "skipped", masks=1, materials=1, frame=2, note="outputs complete")]
+    rows = [
+        ImageResult("/d/a.png", "ok", masks=3, materials=2, seconds=1.25),
+        ImageResult("/d/b.png", "failed", error="/d/b.png: file is empty", seconds=0.01),
+        ImageResult("/d/s.tif", "skipped", masks=1, materials=1, frame=2, note="outputs complete"),
+    ]
     table = summary_table(rows).splitlines()
     assert table[0].split() == ["image", "status", "masks", "materials", "seconds", "note"]
     assert table[3].split()[:2] == ["b.png", "FAILED"] and table[3].endswith("file is empty")
@@ -155,8 +160,24 @@ def test_cli_resume_all_frames_and_cache_options(tmp_path: Path):
     stack = np.stack([stack_cross_section(96, 96, seed=s)[0] for s in range(2)]).astype(np.float32)
     tifffile.imwrite(tmp_path / "s.tif", (stack * 60000).astype(np.uint16))
     out = tmp_path / "out"
-    args = ["segment", str(tmp_path / "s.tif"), "-o", str(out), "--model", "tiny-random", "--pred-iou-thresh", "0",
-            "--stability-thresh", "0", "--points-per-side", "4", "-q", "--all-frames", "--cache", str(tmp_path / "c")]
+    args = [
+        "segment",
+        str(tmp_path / "s.tif"),
+        "-o",
+        str(out),
+        "--model",
+        "tiny-random",
+        "--pred-iou-thresh",
+        "0",
+        "--stability-thresh",
+        "0",
+        "--points-per-side",
+        "4",
+        "-q",
+        "--all-frames",
+        "--cache",
+        str(tmp_path / "c"),
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert (out / "s_f0.masks.json").is_file() and (out / "s_f1.masks.json").is_file()

@@ -74,8 +74,12 @@ def run_segment(args: list[str]) -> dict:
     if code != 0:
         print(out, file=sys.stderr)
         raise SystemExit(f"samiam segment failed ({code}): {' '.join(cmd)}")
-    return {"command": "samiam segment " + " ".join(args), "wall_s": round(wall, 1),
-            "peak_rss_gb": round(usage.ru_maxrss * 1024 / 1e9, 2), "output_tail": out.strip().splitlines()[-3:]}
+    return {
+        "command": "samiam segment " + " ".join(args),
+        "wall_s": round(wall, 1),
+        "peak_rss_gb": round(usage.ru_maxrss * 1024 / 1e9, 2),
+        "output_tail": out.strip().splitlines()[-3:],
+    }
 
 
 def score(masks_json: Path, labels: Path) -> dict:
@@ -87,10 +91,14 @@ def score(masks_json: Path, labels: Path) -> dict:
     s = score_image((m.decode() for m in seg.masks), np.load(labels)).summary()
     run = seg.run
     return {
-        "miou": round(s["miou"], 3), "hungarian_miou": round(s["hungarian_miou"], 3),
-        "recall": round(s["recall"], 3), "precision": round(s["precision"], 3),
-        "masks": len(seg.masks), "raw_masks": run.get("booster", {}).get("raw_masks"),
-        "tiling": run.get("tiling"), "cache": {k: v for k, v in (run.get("cache") or {}).items() if k != "dir"},
+        "miou": round(s["miou"], 3),
+        "hungarian_miou": round(s["hungarian_miou"], 3),
+        "recall": round(s["recall"], 3),
+        "precision": round(s["precision"], 3),
+        "masks": len(seg.masks),
+        "raw_masks": run.get("booster", {}).get("raw_masks"),
+        "tiling": run.get("tiling"),
+        "cache": {k: v for k, v in (run.get("cache") or {}).items() if k != "dir"},
         "timings": run.get("timings"),
     }
 
@@ -116,7 +124,7 @@ def run_boost(raw_json: Path, image: Path, out: Path, materials: int) -> None:
     subprocess.run([str(SAMIAM), "boost", *args], check=True, cwd=REPO, capture_output=True)
 
 
-def tile_study(seed: int, common: list[str], first_4096: Path, plans: list[tuple[int, str]]) -> list[dict]:
+def tile_study(seed: int, common: list[str], plans: list[tuple[int, str]]) -> list[dict]:
     """Whole image (``--tile off``) against 1024 px tiles, on labelled 2048 and 4096 px images.
 
     Every raw result is also re-boosted with the true number of materials (4), which separates the
@@ -131,22 +139,30 @@ def tile_study(seed: int, common: list[str], first_4096: Path, plans: list[tuple
         print(f"[{time.strftime('%H:%M:%S')}] tile study: {size} px, --tile {tile} ...", flush=True)
         res = run_segment([str(img), "-o", str(out), "--no-cache", "--tile", tile, *common])
         study.append(_study_entry(size, tile, res, out, img, lab))
-    if (first_4096 / "cross_section_4096.masks.json").is_file():  # the tiled 4096 run of the main benchmark
-        img, lab = WORK / "cross_section_4096.png", WORK / "cross_section_4096.labels.npy"
-        res = json.loads((HERE / "results.json").read_text())["runs"]["first"]
-        study.append(_study_entry(4096, "1024 (auto)", res, first_4096, img, lab))
     return study
 
 
 def _study_entry(size: int, tile: str, res: dict, out: Path, img: Path, lab: Path) -> dict:
-    entry = {"size": size, "tile": tile, "command": res["command"], "wall_s": res["wall_s"],
-             "peak_rss_gb": res["peak_rss_gb"], **score(out / f"{img.stem}.masks.json", lab)}
-    entry["raw"] = {k: v for k, v in score(out / f"{img.stem}.raw.json", lab).items()
-                    if k in ("miou", "hungarian_miou", "recall", "precision", "masks")}
+    entry = {
+        "size": size,
+        "tile": tile,
+        "command": res["command"],
+        "wall_s": res["wall_s"],
+        "peak_rss_gb": res["peak_rss_gb"],
+        **score(out / f"{img.stem}.masks.json", lab),
+    }
+    entry["raw"] = {
+        k: v
+        for k, v in score(out / f"{img.stem}.raw.json", lab).items()
+        if k in ("miou", "hungarian_miou", "recall", "precision", "masks")
+    }
     known = out / "k4"
     run_boost(out / f"{img.stem}.raw.json", img, known, 4)
-    entry["k4"] = {k: v for k, v in score(known / f"{img.stem}.masks.json", lab).items()
-                   if k in ("miou", "hungarian_miou", "masks")}
+    entry["k4"] = {
+        k: v
+        for k, v in score(known / f"{img.stem}.masks.json", lab).items()
+        if k in ("miou", "hungarian_miou", "masks")
+    }
     print(f"  {entry['wall_s']} s, mIoU auto-K {entry['miou']}, K=4 {entry['k4']['miou']}", flush=True)
     return entry
 
@@ -157,9 +173,11 @@ def _row(name: str, r: dict, first_wall: float | None) -> str:
     cache = r.get("cache") or {}
     hits = f"{cache.get('encoder_hits', '-')}/{cache.get('decoder_hits', '-')}"
     tiles = (r.get("tiling") or {}).get("tiles", "-")
-    return (f"| {name} | {r['wall_s']:.0f} | {speed} | {r['peak_rss_gb']:.2f} | {t.get('generate', 0):.0f} | "
-            f"{sum(v for k, v in t.items() if k.startswith('boost_')):.0f} | {tiles} | {hits} | {r.get('raw_masks')} | "
-            f"{r['masks']} | {r['miou']:.3f} |")
+    return (
+        f"| {name} | {r['wall_s']:.0f} | {speed} | {r['peak_rss_gb']:.2f} | {t.get('generate', 0):.0f} | "
+        f"{sum(v for k, v in t.items() if k.startswith('boost_')):.0f} | {tiles} | {hits} | {r.get('raw_masks')} | "
+        f"{r['masks']} | {r['miou']:.3f} | {r.get('load_after', [0])[0]:.1f} |"
+    )
 
 
 def write_markdown(results: dict) -> None:
@@ -168,13 +186,14 @@ def write_markdown(results: dict) -> None:
     runs = results.get("runs") or {}
     if runs:
         first = runs.get("first", {}).get("wall_s")
+        tile = (runs.get("first", {}).get("tiling") or {}).get("tile")
         lines += [
             f"- date: {results['date']}",
             f"- machine: {results['machine']}, shared with other jobs: load average before "
             f"{', '.join(f'{v:.1f}' for v in results['load_before'])} (1/5/15 min) — timings are under load",
             f"- image: {results['size']} x {results['size']} synthetic cross-section "
             "(`samiam.synth.stem.stack_cross_section`, 4 materials), 16-bit PNG",
-            f"- model: LiteMedSAM (offline default), default tile (auto = 1024 px, halo 128), "
+            f"- model: LiteMedSAM (offline default), default tile (auto = {tile} px, halo 128), "
             f"`--box-scales {results['box_scales']}`",
             "- command: `.venv/bin/python benchmarks/large/run_large.py`; each run is one "
             "`samiam segment` process (wall time includes start-up and model loading); peak RSS = the "
@@ -182,25 +201,36 @@ def write_markdown(results: dict) -> None:
             f"- cache size after the runs: {results.get('cache_mb', 0):.0f} MB",
             "",
             "| run | wall s | speed-up | peak RSS GB | generate s | boost s | tiles | cache hits enc/dec | "
-            "raw masks | final masks | mIoU |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "raw masks | final masks | mIoU | load after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [_row(name, r, first) for name, r in runs.items()]
         lines += ["", "Commands:", ""] + [f"- {name}: `{r['command']}`" for name, r in runs.items()]
     study = results.get("tile_study")
     if study:
-        lines += ["", "## Tile size: whole image vs 1024 px tiles (labelled cross-sections, "
-                  f"`--box-scales {results['box_scales']}`)", "",
-                  "| image | --tile | wall s | tiles | raw masks | raw mIoU | auto K: masks | auto K: mIoU | "
-                  "K=4: mIoU | K=4: 1:1 mIoU |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Tile size: whole image vs 1024 px tiles (labelled cross-sections, "
+            f"`--box-scales {results['box_scales']}`)",
+            "",
+            "| image | --tile | wall s | tiles | raw masks | raw mIoU | auto K: masks | auto K: mIoU | "
+            "K=4: mIoU | K=4: 1:1 mIoU |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in study:
             tiles = (r.get("tiling") or {}).get("tiles", 1)
-            lines.append(f"| {r['size']} px | {r['tile']} | {r['wall_s']:.0f} | {tiles} | "
-                         f"{r['raw']['masks']} | {r['raw']['miou']:.3f} | {r['masks']} | {r['miou']:.3f} | "
-                         f"{r['k4']['miou']:.3f} | {r['k4']['hungarian_miou']:.3f} |")
-        lines += ["", "K=4: the same raw masks re-boosted with `samiam boost RAW IMAGE --materials 4` (the true "
-                  "number of materials).", "", "Commands:", ""] + [f"- `{r['command']}`" for r in study]
+            lines.append(
+                f"| {r['size']} px | {r['tile']} | {r['wall_s']:.0f} | {tiles} | "
+                f"{r['raw']['masks']} | {r['raw']['miou']:.3f} | {r['masks']} | {r['miou']:.3f} | "
+                f"{r['k4']['miou']:.3f} | {r['k4']['hungarian_miou']:.3f} |"
+            )
+        lines += [
+            "",
+            "K=4: the same raw masks re-boosted with `samiam boost RAW IMAGE --materials 4` (the true "
+            "number of materials).",
+        ]
+        lines += [f"{r['size']} px, --tile {r['tile']}: {r['note']}." for r in study if r.get("note")]
+        lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in study]
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
 
@@ -211,13 +241,22 @@ def main() -> None:
     ap.add_argument("--box-scales", default="0.5,0.25")
     ap.add_argument("--tile-study", action="store_true", help="also compare --tile off / 1024 on a 2048 image")
     ap.add_argument("--skip-large", action="store_true", help="only the tile study")
-    ap.add_argument("--plans", default="2048:off,2048:1024,4096:off,4096:2048",
-                    help="tile study runs as SIZE:TILE,... (entries replace earlier ones of the same SIZE:TILE)")
+    ap.add_argument(
+        "--plans",
+        default="2048:off,2048:1024,4096:off,4096:1024,4096:2048",
+        help="tile study runs as SIZE:TILE,... (entries replace earlier ones of the same SIZE:TILE)",
+    )
     args = ap.parse_args()
 
     common = ["--box-scales", args.box_scales, "-q"]
-    results: dict = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
-                     "load_before": os.getloadavg(), "size": args.size, "box_scales": args.box_scales, "runs": {}}
+    results: dict = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "load_before": os.getloadavg(),
+        "size": args.size,
+        "box_scales": args.box_scales,
+        "runs": {},
+    }
     if not args.skip_large:
         img, lab = make_image(args.size, args.seed, WORK)
         cache = WORK / "cache"
@@ -239,7 +278,7 @@ def main() -> None:
         results["cache_mb"] = round(du(cache), 1)
     if args.tile_study:
         plans = [(int(a), b) for a, b in (p.split(":") for p in args.plans.split(","))]
-        results["tile_study"] = tile_study(args.seed, common, WORK / "first", plans)
+        results["tile_study"] = tile_study(args.seed, common, plans)
     old = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").is_file() else {}
     if args.tile_study:  # merge with the study entries of earlier invocations
         new = {(e["size"], e["tile"]) for e in results["tile_study"]}

@@ -124,9 +124,7 @@ class TimmEncoder:
                 state = torch.load(weights, map_location="cpu", weights_only=True)
                 missing, _ = model.load_state_dict(state, strict=False)
                 if len(missing) > len(state) // 2:
-                    raise ModelError(
-                        f"{weights}: does not fit timm model '{name}' ({len(missing)} missing keys)"
-                    )
+                    raise ModelError(f"{weights}: does not fit timm model '{name}' ({len(missing)} missing keys)")
             else:
                 model = timm.create_model(name, pretrained=True, num_classes=0)
         except ModelError:

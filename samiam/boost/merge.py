@@ -38,9 +38,7 @@ def standardise(features: np.ndarray) -> np.ndarray:
     return StandardScaler().fit_transform(features.astype(np.float64))
 
 
-def cluster_crops(
-    features: np.ndarray, n_materials: int, max_materials: int, seed: int, n_masks: int
-) -> Clustering:
+def cluster_crops(features: np.ndarray, n_materials: int, max_materials: int, seed: int, n_masks: int) -> Clustering:
     """K-means on standardised crop features, with an automatic choice of K when asked.
 
     Automatic K: silhouette score for K = 2..max (at most the number of masks). The silhouette
@@ -65,9 +63,7 @@ def cluster_crops(
         return _cluster_crops(features, n_materials, max_materials, seed, n_masks)
 
 
-def _cluster_crops(
-    features: np.ndarray, n_materials: int, max_materials: int, seed: int, n_masks: int
-) -> Clustering:
+def _cluster_crops(features: np.ndarray, n_materials: int, max_materials: int, seed: int, n_masks: int) -> Clustering:
     n = len(features)
     x = standardise(features)
     if n_materials > 0:
@@ -108,9 +104,7 @@ def _cluster_crops(
     )
 
 
-def vote(
-    owner: np.ndarray, labels: np.ndarray, n_masks: int, n_clusters: int
-) -> tuple[np.ndarray, np.ndarray]:
+def vote(owner: np.ndarray, labels: np.ndarray, n_masks: int, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
     """Majority vote of each mask's crops.
 
     Args:

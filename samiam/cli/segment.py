@@ -48,7 +48,7 @@ def segment(
     box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
     all_frames: bool = typer.Option(False, "--all-frames", help="Segment every frame of stacks (<stem>_f<N>.*)."),
-    tile: str = typer.Option("auto", "--tile", help="Tile side in px: auto (4x model input) | off | N."),
+    tile: str = typer.Option("auto", "--tile", help="Tile side in px: auto (8x model input) | off | N."),
     halo: int = typer.Option(128, "--halo", help="Context around each tile's core in px (tiles overlap by 2x)."),
     cache_dir: Path | None = typer.Option(None, "--cache", help="Cache folder (default ~/.cache/samiam/features)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),

@@ -45,6 +45,8 @@ def labelstudio(
     encoder_weights: str | None = opt.ENCODER_WEIGHTS,
     crop_size: int = opt.CROP_SIZE,
     crops_per_mask: int = opt.CROPS_PER_MASK,
+    library: Path | None = opt.LIBRARY,
+    fill: bool = opt.FILL,
     seed: int = opt.SEED,
     mode: str = typer.Option("auto", "--prompts", help="auto | points | boxes: prompts of automatic mode."),
     points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
@@ -101,7 +103,7 @@ def labelstudio(
                 box_nms_thresh,
             ),
             boost=opt.boost_config(
-                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed
+                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
             ),
         ).validate()
         resolver = ImageResolver(url=label_studio_url, api_key=api_key, local_files_root=local_files_root)
@@ -115,9 +117,7 @@ def labelstudio(
     m = backend.model
     prompts = "points and boxes" if m.point_prompts else "boxes only"
     typer.echo(f"model: {m.name} on {m.device} ({m.reason}); interactive prompts: {prompts}", err=True)
-    typer.echo(
-        f"Label Studio ML backend on http://{host}:{port} (model version {backend.model_version})", err=True
-    )
+    typer.echo(f"Label Studio ML backend on http://{host}:{port} (model version {backend.model_version})", err=True)
     if not label_studio_url:
         typer.echo(
             "note: LABEL_STUDIO_URL is not set; uploaded images are fetched from the host Label Studio "

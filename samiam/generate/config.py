@@ -26,8 +26,8 @@ class GeneratorConfig:
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh,
         min_mask_region_area (pixels; holes/islands smaller than this are cleaned).
     Large images (``samiam/generate/tiling.py``):
-        tile: tile side in pixels; None = auto (4 x the model's input side: 1024 px for
-            LiteMedSAM, 4096 px for SAM), 0 = off (the whole image in one pass). Images no larger
+        tile: tile side in pixels; None = auto (8 x the model's input side: 2048 px for
+            LiteMedSAM, 8192 px for SAM), 0 = off (the whole image in one pass). Images no larger
             than the tile are processed in one pass; box scales are fractions of the tile.
         halo: context around each tile's core; neighbouring tiles overlap by at least 2 x halo.
         join_iou: masks cut by a tile border are joined when their IoU in the overlap is >= this.

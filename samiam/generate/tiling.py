@@ -28,7 +28,10 @@ from pycocotools import mask as mask_utils
 from samiam.errors import ParameterError
 from samiam.masks import MaskRecord, encode_rle
 
-AUTO_TILE_FACTOR = 4  # auto tile side = 4 x the model's input side (1024 px for LiteMedSAM, 4096 for SAM)
+# auto tile side = 8 x the model's input side (2048 px for LiteMedSAM, 8192 for SAM): on labelled synthetic
+# cross-sections LiteMedSAM kept its quality down to 8x downsampling and lost it at 16x
+# (benchmarks/large/RESULTS.md, tile study)
+AUTO_TILE_FACTOR = 8
 MIN_TILE = 64
 
 
@@ -147,8 +150,19 @@ def plan_tiles(height: int, width: int, tile: int, halo: int) -> list[Tile]:
     for r, y in enumerate(ys):
         for c, x in enumerate(xs):
             tiles.append(
-                Tile(len(tiles), r, c, y, x, min(y + tile, height), min(x + tile, width),
-                     by[r], bx[c], by[r + 1], bx[c + 1])
+                Tile(
+                    len(tiles),
+                    r,
+                    c,
+                    y,
+                    x,
+                    min(y + tile, height),
+                    min(x + tile, width),
+                    by[r],
+                    bx[c],
+                    by[r + 1],
+                    bx[c + 1],
+                )
             )
     return tiles
 
@@ -313,8 +327,11 @@ def _shift_prompt(extra: dict[str, Any], dy: int, dx: int) -> dict[str, Any]:
 
 
 def cut_to_core(
-    records: list[MaskRecord], tile: Tile, pairs: list[tuple[int, int, tuple[int, int, int, int]]],
-    height: int, width: int,
+    records: list[MaskRecord],
+    tile: Tile,
+    pairs: list[tuple[int, int, tuple[int, int, int, int]]],
+    height: int,
+    width: int,
 ) -> list[Piece]:
     """Cut one tile's masks (tile coordinates) to the tile's core; keep their overlap bands.
 
@@ -340,16 +357,27 @@ def cut_to_core(
             continue  # the object lies in the halo: the neighbour owning that core reports it
         rows = np.flatnonzero(core.any(axis=1))
         cols = np.flatnonzero(core.any(axis=0))
-        bbox = [int(tile.cx0 + cols[0]), int(tile.cy0 + rows[0]), int(cols[-1] - cols[0] + 1),
-                int(rows[-1] - rows[0] + 1)]
+        bbox = [
+            int(tile.cx0 + cols[0]),
+            int(tile.cy0 + rows[0]),
+            int(cols[-1] - cols[0] + 1),
+            int(rows[-1] - rows[0] + 1),
+        ]
         bands = {}
         for k, (wy0, wx0, wy1, wx1) in mine:
             band = m[wy0 - tile.y0 : wy1 - tile.y0, wx0 - tile.x0 : wx1 - tile.x0]
             if band.any():
                 bands[k] = encode_rle(band)
         pieces.append(
-            Piece(tile.index, encode_rle_window(core, tile.cy0, tile.cx0, height, width), area, bbox,
-                  float(rec.score), _shift_prompt(rec.extra, tile.y0, tile.x0), bands)
+            Piece(
+                tile.index,
+                encode_rle_window(core, tile.cy0, tile.cx0, height, width),
+                area,
+                bbox,
+                float(rec.score),
+                _shift_prompt(rec.extra, tile.y0, tile.x0),
+                bands,
+            )
         )
     return pieces
 
@@ -395,8 +423,9 @@ def join_pieces(
         if not a or not b:
             continue
         iou = np.asarray(
-            mask_utils.iou([_coco(pieces[i].bands[k]) for i in a], [_coco(pieces[j].bands[k]) for j in b],
-                           [0] * len(b)),
+            mask_utils.iou(
+                [_coco(pieces[i].bands[k]) for i in a], [_coco(pieces[j].bands[k]) for j in b], [0] * len(b)
+            ),
             dtype=np.float64,
         ).reshape(len(a), len(b))
         best_b = iou.argmax(axis=1)

@@ -114,8 +114,7 @@ def micrograph_from_array(
         raise InputError(f"{source}: expected numeric pixel values, got dtype {arr.dtype}")
     if min(arr.shape) < MIN_SIDE:
         raise InputError(
-            f"{source}: image is {arr.shape[1]}x{arr.shape[0]} pixels; "
-            f"at least {MIN_SIDE}x{MIN_SIDE} is needed"
+            f"{source}: image is {arr.shape[1]}x{arr.shape[0]} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
         )
     arr = arr.astype(np.float32)
     finite = np.isfinite(arr)

@@ -32,9 +32,7 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(
-                sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUPPORTED_SUFFIXES)
-            )
+            out.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUPPORTED_SUFFIXES))
         else:
             out.append(p)
     return out
@@ -186,9 +184,7 @@ def count_frames(path: str | Path) -> int:
         return open_image_signal(path).frames
     if suffix in RASTER_SUFFIXES:
         return 1
-    raise InputError(
-        f"{path}: unsupported file type '{path.suffix}'; expected one of {', '.join(SUPPORTED_SUFFIXES)}"
-    )
+    raise InputError(f"{path}: unsupported file type '{path.suffix}'; expected one of {', '.join(SUPPORTED_SUFFIXES)}")
 
 
 def read_micrograph(path: str | Path, frame: int | None = None) -> Micrograph:

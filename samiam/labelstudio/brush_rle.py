@@ -80,9 +80,7 @@ def encode_brush_rle(mask: np.ndarray) -> list[int]:
         raise ValueError(f"expected a non-empty 2-D mask, got shape {m.shape}")
     pixel_lengths, pixel_values = _runs(m.astype(bool).ravel())
     # Four equal channels per pixel: runs of the RGBA stream are the pixel runs times 4.
-    lengths, values, split = _split_long_runs(
-        pixel_lengths.astype(np.int64) * 4, pixel_values.astype(np.int64) * 255
-    )
+    lengths, values, split = _split_long_runs(pixel_lengths.astype(np.int64) * 4, pixel_values.astype(np.int64) * 255)
     # Smallest length field that holds n - 1; single values are 1-word literal blocks.
     size_idx = np.searchsorted(np.array([1 << s for s in RLE_SIZES[:-1]]), lengths, side="left")
     size_idx[split] = len(RLE_SIZES) - 1
@@ -176,7 +174,5 @@ def decode_brush_rle(rle: Sequence[int], height: int, width: int) -> np.ndarray:
     """
     values = decode_brush_values(rle)
     if values.size != height * width * 4:
-        raise ValueError(
-            f"brush RLE holds {values.size} values, expected {height}x{width}x4 = {height * width * 4}"
-        )
+        raise ValueError(f"brush RLE holds {values.size} values, expected {height}x{width}x4 = {height * width * 4}")
     return values.reshape(height, width, 4)[:, :, 3] > 0

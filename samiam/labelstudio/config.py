@@ -93,9 +93,7 @@ class LabelConfig:
             if label in control.labels:
                 return control
         known = "; ".join(f"{c.name}: {', '.join(c.labels) or '(no labels)'}" for c in candidates)
-        raise RequestError(
-            f"unknown label '{label}': it is not a label of the <BrushLabels>{where} ({known})"
-        )
+        raise RequestError(f"unknown label '{label}': it is not a label of the <BrushLabels>{where} ({known})")
 
 
 def _value_key(value: str | None, tag_name: str) -> str:
@@ -170,8 +168,7 @@ def micrograph_label_config(labels: Sequence[str] = DEFAULT_MATERIALS) -> str:
 
     def label_tags(extra: str = "") -> str:
         return "\n".join(
-            f'    <Label value={quoteattr(v)} background="{c}"{extra}/>'
-            for v, c in zip(names, colours, strict=True)
+            f'    <Label value={quoteattr(v)} background="{c}"{extra}/>' for v, c in zip(names, colours, strict=True)
         )
 
     inline = ' showInline="true"'

@@ -259,12 +259,37 @@ class LabelStudioBackend:
         return {"versions": [self.model_version]}
 
     def webhook(self, payload: Any) -> dict[str, Any]:
-        """``POST /webhook``: samiam does not train on annotations; events are acknowledged."""
+        """``POST /webhook``: with a material library (``--library``), annotations update it (``fit``).
+
+        ANNOTATION_CREATED / ANNOTATION_UPDATED events carrying brush annotations are added to the
+        library file, so the next automatic prediction names materials with what was just labelled.
+        Without a library, or for other events, the event is acknowledged and ignored.
+        """
         payload = self._object(payload)
         action = payload.get("action")
         if not isinstance(action, str) or not action:
             raise RequestError("webhook payload needs an 'action' (e.g. ANNOTATION_CREATED)")
-        return {"status": "ignored", "action": action, "reason": "samiam does not train on annotations"}
+        library = self.segment_config.boost.library
+        if not library:
+            return {"status": "ignored", "action": action, "reason": "no material library configured (--library)"}
+        if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            return {"status": "ignored", "action": action, "reason": "only annotation events update the library"}
+        from samiam.errors import SamiamError
+        from samiam.library import update_library_from_tasks
+
+        def image_for(task: dict[str, Any]) -> Any:
+            data = task.get("data") or {}
+            ref = data.get("image") or next((v for v in data.values() if isinstance(v, str)), None)
+            if ref is None:
+                raise RequestError("the task has no image reference in 'data'")
+            return self.resolver.load(ref).micrograph
+
+        try:
+            lib = update_library_from_tasks(library, [payload], image_for=image_for)
+        except SamiamError as exc:
+            raise RequestError(f"could not update the library {library}: {exc}") from None
+        self.results.clear()  # cached automatic predictions used the old library
+        return {"status": "updated", "action": action, "library": library, "materials": sorted(lib.names)}
 
     def predict(self, payload: Any) -> dict[str, Any]:
         """``POST /predict``: interactive mask (with context) or automatic materials (without).
@@ -336,9 +361,7 @@ class LabelStudioBackend:
         context = parse_context(items)  # malformed context fails before the image is fetched
         config.image(context.to_name)
         control = config.brush_for(context.to_name, context.label)
-        label = (
-            context.label if context.label is not None else (control.labels[0] if control.labels else None)
-        )
+        label = context.label if context.label is not None else (control.labels[0] if control.labels else None)
         image = self._task_image(task, config, context.to_name)
         mic = image.micrograph
         if context.size is not None and context.size != (mic.width, mic.height):

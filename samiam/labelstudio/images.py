@@ -218,23 +218,18 @@ class ImageResolver:
 
     def _from_bytes(self, data: bytes, ref: str) -> LoadedImage:
         digest = hashlib.sha256(data).hexdigest()
-        return self._cache.get_or_compute(
-            digest, lambda: LoadedImage(micrograph_from_bytes(data, ref), digest)
-        )
+        return self._cache.get_or_compute(digest, lambda: LoadedImage(micrograph_from_bytes(data, ref), digest))
 
     def _from_path(self, path: Path, ref: str) -> LoadedImage:
         if not path.is_file():
             raise ImageNotFoundError(f"{ref}: no such file")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise ImageUnreadableError(
-                f"{ref}: unsupported file type '{path.suffix}'; "
-                f"expected one of {', '.join(SUPPORTED_SUFFIXES)}"
+                f"{ref}: unsupported file type '{path.suffix}'; expected one of {', '.join(SUPPORTED_SUFFIXES)}"
             )
         st = path.stat()
         stamp = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-        digest = self._local_digests.get_or_compute(
-            stamp, lambda: hashlib.sha256(path.read_bytes()).hexdigest()
-        )
+        digest = self._local_digests.get_or_compute(stamp, lambda: hashlib.sha256(path.read_bytes()).hexdigest())
 
         def read() -> LoadedImage:
             try:
@@ -314,9 +309,7 @@ class ImageResolver:
             if auth:
                 headers["Authorization"] = auth
             try:
-                with urllib.request.urlopen(
-                    urllib.request.Request(url, headers=headers), timeout=self.timeout
-                ) as r:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout) as r:
                     data = r.read(self.max_bytes + 1)
             except urllib.error.HTTPError as exc:
                 if exc.code == 401 and attempt == 0 and auth and auth.startswith("Bearer"):

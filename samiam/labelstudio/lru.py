@@ -39,6 +39,11 @@ class LRUCache(Generic[V]):
         with self._lock:
             return key in self._items
 
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._items.clear()
+
     def get(self, key: Hashable) -> V | None:
         """The cached value (marked as recently used), or None."""
         with self._lock:

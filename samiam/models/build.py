@@ -164,9 +164,7 @@ def build_tiny_random_sam(seed: int = 0, img_size: int = 128) -> torch.nn.Module
         global_attn_indexes=(),
         norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
     )
-    sam = _sam_from_parts(
-        encoder, img_size, embed_dim=dim, decoder_depth=1, mlp_dim=64, heads=2, mask_in_chans=4
-    )
+    sam = _sam_from_parts(encoder, img_size, embed_dim=dim, decoder_depth=1, mlp_dim=64, heads=2, mask_in_chans=4)
     return sam.eval()
 
 
@@ -260,9 +258,7 @@ def load_model(
         return LoadedModel(sam, TINY_RANDOM, "random", True, None, None, dev, "random weights (testing only)")
     if name == "auto":
         if checkpoint is not None:
-            raise ModelError(
-                "--checkpoint needs an explicit --model (vit_b, vit_l, vit_h, vit_t or litemedsam)"
-            )
+            raise ModelError("--checkpoint needs an explicit --model (vit_b, vit_l, vit_h, vit_t or litemedsam)")
         name, path, reason = resolve_auto()
     else:
         spec = get_spec(name)
@@ -273,9 +269,7 @@ def load_model(
         else:
             path = cached_checkpoint(spec)
             if path is None:
-                hint = (
-                    f"run 'samiam weights download {name}'" if spec.url else "give it with --checkpoint PATH"
-                )
+                hint = f"run 'samiam weights download {name}'" if spec.url else "give it with --checkpoint PATH"
                 raise ModelError(f"{name}: no verified checkpoint in {spec.filename and 'the cache'}; {hint}")
         reason = f"requested {name}"
     spec = get_spec(name)

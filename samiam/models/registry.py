@@ -40,9 +40,7 @@ class ModelSpec:
 def load_manifest() -> dict[str, ModelSpec]:
     """Read the manifest of known checkpoints."""
     if not MANIFEST.exists():
-        raise ModelError(
-            f"{MANIFEST}: model manifest missing; install samiam from its source tree (pip install -e .)"
-        )
+        raise ModelError(f"{MANIFEST}: model manifest missing; install samiam from its source tree (pip install -e .)")
     doc = json.loads(MANIFEST.read_text())
     return {
         name: ModelSpec(

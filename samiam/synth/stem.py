@@ -69,9 +69,7 @@ def render_material(
         span = int(np.ceil(1.5 * max(height, width) / min(np.linalg.norm(a), np.linalg.norm(b)))) + 2
         i, j = np.meshgrid(np.arange(-span, span), np.arange(-span, span))
         for fu, fv, inten in lattice.basis:
-            pos = (
-                (i[..., None] + fu) * a + (j[..., None] + fv) * b + np.array([width / 2, height / 2]) + shift
-            )
+            pos = (i[..., None] + fu) * a + (j[..., None] + fv) * b + np.array([width / 2, height / 2]) + shift
             x = np.rint(pos[..., 0]).astype(int).ravel()
             y = np.rint(pos[..., 1]).astype(int).ravel()
             ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
@@ -123,9 +121,7 @@ def stack_cross_section(
     for k in range(n):
         top = height - bounds[k + 1]
         if k < n - 1:
-            top = top + wavy * height * np.sin(
-                2 * np.pi * xs / width * rng.uniform(0.5, 2) + rng.uniform(0, 6.28)
-            )
+            top = top + wavy * height * np.sin(2 * np.pi * xs / width * rng.uniform(0.5, 2) + rng.uniform(0, 6.28))
         else:
             top = np.zeros(width)
         band = (yy >= top[None, :]) & (yy < lower[None, :])

@@ -69,9 +69,7 @@ def test_redundant_pair_keeps_the_better_score():
 
 
 def test_too_small_masks_are_dropped():
-    kept, rep = geometric_filter(
-        [rect(0, 2, 0, 2), rect(10, 50, 10, 50)], H * W, BoostConfig(min_area_frac=0.01)
-    )
+    kept, rep = geometric_filter([rect(0, 2, 0, 2), rect(10, 50, 10, 50)], H * W, BoostConfig(min_area_frac=0.01))
     assert rep.too_small == [0] and len(kept) == 1
 
 

@@ -58,9 +58,7 @@ def test_boost_reruns_from_raw_json(tmp_path: Path, example: Path):
     out = tmp_path / "out"
     assert runner.invoke(app, ["segment", str(example), "-o", str(out), *FAST]).exit_code == 0
     out2 = tmp_path / "out2"
-    res = runner.invoke(
-        app, ["boost", str(out / "two.raw.json"), str(example), "-o", str(out2), "--materials", "1"]
-    )
+    res = runner.invoke(app, ["boost", str(out / "two.raw.json"), str(example), "-o", str(out2), "--materials", "1"])
     assert res.exit_code == 0, res.output
     doc = json.loads((out2 / "two.masks.json").read_text())
     assert doc["run"]["boost"]["materials"] == 1 and len(doc["annotations"]) <= 1

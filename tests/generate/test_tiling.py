@@ -53,8 +53,8 @@ def test_tile_parameters():
         parse_tile("big")
     with pytest.raises(ParameterError, match="at least"):
         parse_tile("10")
-    assert tile_side(None, 256, 1024, 1024) is None  # fits the auto tile (4 x 256)
-    assert tile_side(None, 256, 1025, 800) == 1024
+    assert tile_side(None, 256, 2048, 2048) is None  # fits the auto tile (8 x 256)
+    assert tile_side(None, 256, 2049, 800) == 2048
     assert tile_side(0, 256, 8000, 8000) is None
     with pytest.raises(ParameterError, match="halo"):
         plan_tiles(500, 500, 200, 60)
@@ -154,8 +154,9 @@ def test_generate_masks_tiles_a_large_image_with_a_real_model(tiny_model):
 
     img, _, _ = stack_cross_section(300, 300, seed=2)
     mic = micrograph_from_array(img)
-    cfg = GeneratorConfig(mode="boxes", tile=200, halo=25, box_scales=(0.5,), pred_iou_thresh=0,
-                          stability_score_thresh=0)
+    cfg = GeneratorConfig(
+        mode="boxes", tile=200, halo=25, box_scales=(0.5,), pred_iou_thresh=0, stability_score_thresh=0
+    )
     info: dict = {}
     records = generate_masks(mic, tiny_model, cfg, info=info)
     assert info["tiling"]["tiles"] == 4 and info["tiling"]["tile"] == 200

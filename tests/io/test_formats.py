@@ -19,16 +19,31 @@ def _stack(n=3, h=48, w=64) -> np.ndarray:
 
 def _signal(data: np.ndarray, scale: float = 0.05, units: str = "nm", spectrum: bool = False) -> dict:
     """A signal dictionary as RosettaSciIO's writers take it."""
-    names = ["t", "y", "x"][-data.ndim:] if not spectrum else ["y", "x", "E"]
+    names = ["t", "y", "x"][-data.ndim :] if not spectrum else ["y", "x", "E"]
     axes = []
     for k, (name, size) in enumerate(zip(names, data.shape, strict=True)):
         nav = (data.ndim == 3 and k == 0) if not spectrum else k < 2
-        axes.append({"name": name, "size": size, "offset": 0.0, "navigate": nav,
-                     "scale": scale if not nav or spectrum else 1.0,
-                     "units": ("eV" if name == "E" else units) if not nav or spectrum else "s"})
-    return {"data": data, "axes": axes, "metadata": {"General": {"title": "fixture"}, "Signal": {"signal_type": ""},
-            "_HyperSpy": {}}, "original_metadata": {}, "tmp_parameters": {}, "attributes": {"_lazy": False},
-            "package_info": {"name": "samiam-tests", "version": "0"}, "learning_results": {}, "models": {}}
+        axes.append(
+            {
+                "name": name,
+                "size": size,
+                "offset": 0.0,
+                "navigate": nav,
+                "scale": scale if not nav or spectrum else 1.0,
+                "units": ("eV" if name == "E" else units) if not nav or spectrum else "s",
+            }
+        )
+    return {
+        "data": data,
+        "axes": axes,
+        "metadata": {"General": {"title": "fixture"}, "Signal": {"signal_type": ""}, "_HyperSpy": {}},
+        "original_metadata": {},
+        "tmp_parameters": {},
+        "attributes": {"_lazy": False},
+        "package_info": {"name": "samiam-tests", "version": "0"},
+        "learning_results": {},
+        "models": {},
+    }
 
 
 def _write_hspy(path: Path, sig: dict) -> Path:
@@ -103,8 +118,9 @@ def test_compressed_tiff_stack_frame(tmp_path: Path):
 
 def test_tiff_calibration(tmp_path: Path):
     arr = (_stack(2) * 60000).astype(np.uint16)
-    tifffile.imwrite(tmp_path / "ij.tif", arr, imagej=True, resolution=(1 / 0.025, 1 / 0.025),
-                     metadata={"unit": "nm", "axes": "TYX"})
+    tifffile.imwrite(
+        tmp_path / "ij.tif", arr, imagej=True, resolution=(1 / 0.025, 1 / 0.025), metadata={"unit": "nm", "axes": "TYX"}
+    )
     m = read_micrograph(tmp_path / "ij.tif", frame=0)
     assert m.pixel_unit == "nm" and m.pixel_size == pytest.approx(0.025)
     tifffile.imwrite(tmp_path / "cm.tif", arr[0], resolution=(2e6, 2e6), resolutionunit="CENTIMETER")

@@ -37,9 +37,7 @@ LABEL_CONFIG = f"""<View>
 </View>"""
 
 
-def synthetic_micrograph(
-    height: int = IMAGE_H, width: int = IMAGE_W, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_micrograph(height: int = IMAGE_H, width: int = IMAGE_W, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 image, label map 1..2): two lattices stacked, from the project's STEM simulator."""
     img, labels, _ = stack_cross_section(height, width, materials=("square", "hexagonal"), seed=seed)
     return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), labels
@@ -60,9 +58,7 @@ def tiny_model() -> LoadedModel:
 
 def fast_segment_config() -> SegmentConfig:
     """Automatic mode on the random model: thresholds off so masks exist, a coarse point grid."""
-    return SegmentConfig(
-        generator=GeneratorConfig(pred_iou_thresh=0, stability_score_thresh=0, points_per_side=4)
-    )
+    return SegmentConfig(generator=GeneratorConfig(pred_iou_thresh=0, stability_score_thresh=0, points_per_side=4))
 
 
 @pytest.fixture
@@ -88,9 +84,7 @@ def keypoint(x: float, y: float, label: str | None = "Ge", positive: bool | None
     return region
 
 
-def rectangle(
-    x: float, y: float, w: float, h: float, label: str = "SrTiO3", rotation: float = 0
-) -> dict[str, Any]:
+def rectangle(x: float, y: float, w: float, h: float, label: str = "SrTiO3", rotation: float = 0) -> dict[str, Any]:
     """A RectangleLabels context region (percent coordinates)."""
     return {
         "id": "r1",
@@ -105,9 +99,7 @@ def rectangle(
     }
 
 
-def predict_payload(
-    image: str, context: list[dict] | None = None, config: str = LABEL_CONFIG
-) -> dict[str, Any]:
+def predict_payload(image: str, context: list[dict] | None = None, config: str = LABEL_CONFIG) -> dict[str, Any]:
     """A ``/predict`` body like Label Studio's (project uid, label_config, params.context)."""
     return {
         "tasks": [{"id": 7, "project": 1, "data": {"image": image}}],

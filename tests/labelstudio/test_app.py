@@ -30,9 +30,7 @@ def test_health_setup_versions_webhook(server: BackgroundServer) -> None:
     status, body = http("POST", server.url + "/setup", {"project": "1.2", "schema": LABEL_CONFIG})
     assert status == 200 and body["model_version"].startswith("samiam-")
     for method in ("GET", "POST"):
-        status, body = http(
-            method, server.url + "/versions", {"project": "1.2"} if method == "POST" else None
-        )
+        status, body = http(method, server.url + "/versions", {"project": "1.2"} if method == "POST" else None)
         assert status == 200 and body["versions"] == [body["versions"][0]]
     status, body = http("POST", server.url + "/webhook", {"action": "START_TRAINING", "project": {"id": 1}})
     assert status == 200 and body["status"] == "ignored"
@@ -79,9 +77,7 @@ def test_concurrent_predictions_all_succeed(
     server: BackgroundServer, backend: LabelStudioBackend, micrograph_png: Path
 ) -> None:
     image = str(micrograph_png)
-    payloads = [
-        predict_payload(image, [keypoint(5 + (i % 18) * 5, 5 + (i // 18) * 30)]) for i in range(N_CONCURRENT)
-    ]
+    payloads = [predict_payload(image, [keypoint(5 + (i % 18) * 5, 5 + (i // 18) * 30)]) for i in range(N_CONCURRENT)]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=N_CONCURRENT) as pool:
         futures = [pool.submit(http, "POST", server.url + "/predict", p, 120.0) for p in payloads]

@@ -48,9 +48,7 @@ def test_server_process_answers_health_and_predict(micrograph_png: Path) -> None
         str(port),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -63,9 +61,7 @@ def test_server_process_answers_health_and_predict(micrograph_png: Path) -> None
                 assert time.monotonic() < deadline, "server did not start within 90 s"
                 time.sleep(0.3)
         assert status == 200 and body["model"] == "tiny-random"
-        status, body = http(
-            "POST", url + "/predict", predict_payload(str(micrograph_png), [rectangle(5, 5, 50, 50)])
-        )
+        status, body = http("POST", url + "/predict", predict_payload(str(micrograph_png), [rectangle(5, 5, 50, 50)]))
         assert status == 200 and body["results"][0]["model_version"] == body["model_version"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

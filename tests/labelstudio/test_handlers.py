@@ -38,9 +38,7 @@ def _only_region(response: dict) -> dict:
     return prediction
 
 
-def test_keypoint_gives_a_brush_mask_with_the_chosen_label(
-    backend: LabelStudioBackend, micrograph_png
-) -> None:
+def test_keypoint_gives_a_brush_mask_with_the_chosen_label(backend: LabelStudioBackend, micrograph_png) -> None:
     response = backend.predict(predict_payload(str(micrograph_png), [keypoint(40, 60, "Ge")]))
     prediction = _only_region(response)
     assert prediction["result"], "the random model should give a non-empty mask here"
@@ -59,9 +57,7 @@ def test_keypoint_gives_a_brush_mask_with_the_chosen_label(
 def test_rectangle_and_second_click_reuse_the_embedding(backend: LabelStudioBackend, micrograph_png) -> None:
     r1 = backend.predict(predict_payload(str(micrograph_png), [rectangle(10, 10, 50, 60, "SrTiO3")]))
     r2 = backend.predict(
-        predict_payload(
-            str(micrograph_png), [rectangle(10, 10, 50, 60, "SrTiO3"), keypoint(20, 20, positive=False)]
-        )
+        predict_payload(str(micrograph_png), [rectangle(10, 10, 50, 60, "SrTiO3"), keypoint(20, 20, positive=False)])
     )
     assert backend.interactive.encoder_runs == 1
     for r in (r1, r2):
@@ -185,6 +181,4 @@ def test_automatic_prediction_is_the_boosted_segmentation(micrograph_png: Path) 
     assert len(first["result"]) == len(expected) <= 2
     for region, material in zip(first["result"], sorted(expected), strict=True):
         assert region["value"]["brushlabels"] == [("SrTiO3", "Ge")[material - 1]]
-        np.testing.assert_array_equal(
-            decode_brush_rle(region["value"]["rle"], IMAGE_H, IMAGE_W), expected[material]
-        )
+        np.testing.assert_array_equal(decode_brush_rle(region["value"]["rle"], IMAGE_H, IMAGE_W), expected[material])
