@@ -1,6 +1,9 @@
-"""On-disk cache of SAM image embeddings and per-prompt decoder outputs, so re-runs skip the model.
+"""On-disk cache of SAM image embeddings, per-prompt decoder outputs and generator results.
 
-What is cached, and why both:
+What is cached, and why:
+    * generator results (the raw masks of a whole image, keyed by its pixels, every generator
+      setting and the generator code): a re-run that changes only booster parameters makes no
+      model call (``CacheSession.load_result``/``store_result``);
     * image embeddings (the encoder's output per tile): the expensive part for SAM ViT models;
     * the mask decoder's outputs per prompt (predicted IoU and the low-resolution mask logits):
       the expensive part for LiteMedSAM, whose box-prompt grid makes hundreds of decoder calls
@@ -20,7 +23,8 @@ on it. Keys are content addresses, so a hit is always valid:
 
 Storage (one folder per embedding, written atomically: temporary file + rename):
     ``<root>/v1/<model fp>/<key[:2]>/<key>/embedding.npy`` — float32 embedding, loaded as-is;
-    ``<root>/v1/<model fp>/<key[:2]>/<key>/decoder/<shard>.npz`` — the outputs of one decoder call.
+    ``<root>/v1/<model fp>/<key[:2]>/<key>/decoder/<shard>.npz`` — the outputs of one decoder call;
+    ``<root>/v1/<model fp>/results/<key[:2]>/<key>.json`` — a generator result (RLE masks).
 Plain ``.npy``/``.npz`` rather than zarr: the entries are small independent blobs addressed by
 hash (no large array to chunk, no partial reads), numpy reads them with no extra dependency, and
 the rename-into-place write makes every entry either complete or absent when a run is killed.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -51,6 +56,7 @@ import numpy as np
 import torch
 
 from samiam.errors import OutputError
+from samiam.masks import MaskRecord
 from samiam.models.build import LoadedModel
 
 CACHE_ENV = "SAMIAM_FEATURE_CACHE"
@@ -139,6 +145,8 @@ class CacheStats:
     encoder_misses: int = 0
     decoder_hits: int = 0
     decoder_misses: int = 0
+    result_hits: int = 0
+    result_misses: int = 0
     bytes_written: int = 0
     write_errors: int = 0
 
@@ -343,9 +351,40 @@ class CachingDecoder(torch.nn.Module):
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
+def _records_to_json(records: list[MaskRecord]) -> list[dict[str, Any]]:
+    return [{"rle": r.rle, "bbox": list(r.bbox), "area": int(r.area), "score": float(r.score),
+             "material": r.material, "extra": r.extra} for r in records]
+
+
+def _records_from_json(items: list[dict[str, Any]]) -> list[MaskRecord]:
+    return [MaskRecord(rle=d["rle"], bbox=list(d["bbox"]), area=int(d["area"]), score=float(d["score"]),
+                       material=d.get("material"), extra=dict(d.get("extra") or {})) for d in items]
+
+
+def generator_code_hash() -> str:
+    """Hash of the source of the modules that turn model outputs into masks.
+
+    Part of the result key, so that cached generator results never outlive a change of that code
+    (embeddings and decoder outputs depend only on the model and need no such key).
+    """
+    import importlib
+    import inspect
+
+    h = hashlib.sha256()
+    for name in ("samiam.generate.boxes", "samiam.generate.points", "samiam.generate.tiling",
+                 "samiam.generate.config", "samiam.pipeline", "samiam.masks"):
+        h.update(inspect.getsource(importlib.import_module(name)).encode())
+    return h.hexdigest()
+
+
 @dataclass
 class CacheSession:
-    """A model whose encoder and decoder go through the cache, and the session's counters."""
+    """A model whose encoder and decoder go through the cache, and the session's counters.
+
+    Besides embeddings and decoder outputs, a session stores the generator's final masks of a whole
+    image (``load_result``/``store_result``): a re-run that changes only booster parameters then
+    skips the generator entirely.
+    """
 
     model: LoadedModel
     stats: CacheStats
@@ -354,6 +393,36 @@ class CacheSession:
     def record(self) -> dict[str, Any]:
         """The cache part of a run record."""
         return {"dir": str(self.folder), **self.stats.to_dict()}
+
+    def result_key(self, image: np.ndarray, settings: dict[str, Any]) -> str:
+        """Key of a generator result: the exact pixels, every generator setting and the generator code."""
+        arr = np.ascontiguousarray(image)
+        meta = json.dumps(settings, sort_keys=True, default=str).encode()
+        return _sha(f"{arr.shape}{arr.dtype}".encode(), arr.tobytes(), meta, generator_code_hash().encode())
+
+    def _result_path(self, key: str) -> Path:
+        return self.folder / "results" / key[:2] / f"{key}.json"
+
+    def load_result(self, key: str) -> tuple[list[MaskRecord], dict[str, Any]] | None:
+        """The stored masks and info for ``key``, or None (counted as a hit or a miss)."""
+        path = self._result_path(key)
+        try:
+            doc = json.loads(path.read_text())
+            records, info = _records_from_json(doc["records"]), dict(doc["info"])
+            os.utime(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            self.stats.result_misses += 1
+            return None
+        self.stats.result_hits += 1
+        return records, info
+
+    def store_result(self, key: str, records: list[MaskRecord], info: dict[str, Any]) -> None:
+        """Store a generator result (a failed write is counted, never raised)."""
+        text = json.dumps({"records": _records_to_json(records), "info": info})
+        try:
+            self.stats.bytes_written += _atomic_save(self._result_path(key), lambda p: p.write_text(text))
+        except OSError:
+            self.stats.write_errors += 1
 
 
 class FeatureCache:
@@ -424,7 +493,8 @@ class FeatureCache:
         return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
     def prune(self, max_bytes: int | None = None) -> int:
-        """Delete least recently used embedding entries until the cache fits ``max_bytes``.
+        """Delete least recently used entries (embeddings with their decoder outputs, generator
+        results) until the cache fits ``max_bytes``.
 
         Returns:
             Number of entries deleted.
@@ -434,16 +504,22 @@ class FeatureCache:
         if not root.is_dir():
             return 0
         entries = []
-        for emb in root.glob("*/*/*"):
+        for emb in root.glob("*/[0-9a-f][0-9a-f]/*"):  # one folder per embedding
             if emb.is_dir():
                 size = sum(p.stat().st_size for p in emb.rglob("*") if p.is_file())
                 entries.append((emb.stat().st_mtime, size, emb))
+        for res in root.glob("*/results/*/*.json"):  # one file per generator result
+            st = res.stat()
+            entries.append((st.st_mtime, st.st_size, res))
         total = sum(e[1] for e in entries)
         deleted = 0
-        for _, size, emb in sorted(entries, key=lambda e: e[0]):
+        for _, size, entry in sorted(entries, key=lambda e: e[0]):
             if total <= limit:
                 break
-            shutil.rmtree(emb, ignore_errors=True)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
             total -= size
             deleted += 1
         return deleted

@@ -83,8 +83,7 @@ class MaskRecord:
         decoded once per run and only its box is kept in memory.
         """
         if self._box is None:
-            x, y, w, h = self.bbox
-            self._box = np.ascontiguousarray(self.decode()[y : y + h, x : x + w])
+            self._box = decode_rle_box(self.rle, self.bbox)
         return self._box
 
     @property
@@ -98,3 +97,109 @@ def stack_masks(records: list[MaskRecord]) -> np.ndarray:
     if not records:
         return np.zeros((0, 0, 0), bool)
     return np.stack([r.decode() for r in records])
+
+
+def encode_rle_window(crop: np.ndarray, y0: int, x0: int, height: int, width: int) -> dict[str, Any]:
+    """COCO RLE of a whole ``height`` x ``width`` mask that is empty outside ``crop`` placed at (y0, x0).
+
+    Equivalent to ``encode_rle`` of the dense full-size mask, without ever building it: run
+    boundaries are computed on the crop, column by column (COCO RLE is column-major), and shifted.
+
+    Args:
+        crop: h x w boolean array.
+        y0: row of the crop's top-left pixel in the full mask.
+        x0: column of the crop's top-left pixel.
+        height: full mask height.
+        width: full mask width.
+
+    Returns:
+        ``{"size": [height, width], "counts": str}``.
+    """
+    h, w = crop.shape
+    if y0 < 0 or x0 < 0 or y0 + h > height or x0 + w > width:
+        raise ValueError(f"crop {h}x{w} at ({y0}, {x0}) does not fit in {height}x{width}")
+    padded = np.zeros((w, h + 2), np.int8)
+    padded[:, 1:-1] = crop.T  # one row per image column, zero-padded above and below
+    step = np.diff(padded, axis=1)
+    sc, sr = np.nonzero(step == 1)  # run starts (column, row), ordered column-major
+    ec, er = np.nonzero(step == -1)  # run ends (exclusive)
+    starts = (x0 + sc).astype(np.int64) * height + y0 + sr
+    ends = (x0 + ec).astype(np.int64) * height + y0 + er
+    if starts.size > 1:  # a run that reaches the bottom continues at the top of the next column
+        joined = ends[:-1] == starts[1:]
+        starts = np.concatenate([starts[:1], starts[1:][~joined]])
+        ends = np.concatenate([ends[:-1][~joined], ends[-1:]])
+    bounds = np.empty(2 * starts.size + 2, np.int64)
+    bounds[0], bounds[-1] = 0, height * width
+    bounds[1:-1:2], bounds[2:-1:2] = starts, ends
+    counts = np.diff(bounds)
+    if counts.size > 1 and counts[-1] == 0:  # a mask reaching the last pixel: no trailing zero run
+        counts = counts[:-1]
+    counts = counts.tolist()
+    rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
+def _rle_counts(rle: dict[str, Any]) -> np.ndarray:
+    """Run lengths of a COCO RLE (compressed str/bytes counts or a list), decoded with numpy.
+
+    The compressed form (pycocotools' ``rleToString``) writes each count as 5-bit chunks + 48,
+    bit 0x20 = more chunks follow, bit 0x10 of the last chunk = negative; counts from the fourth
+    on are stored as differences to the count two places before.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        return np.asarray(counts, np.int64)
+    raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    if not raw:
+        return np.zeros(0, np.int64)
+    b = np.frombuffer(raw, np.uint8).astype(np.int64) - 48
+    ends = np.flatnonzero((b & 0x20) == 0)  # last chunk of each number
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    k = np.arange(b.size) - np.repeat(starts, ends - starts + 1)  # chunk index within its number
+    x = np.add.reduceat((b & 0x1F) << (5 * k), starts)
+    negative = (b[ends] & 0x10) != 0
+    x = np.where(negative, x | np.left_shift(-1, 5 * (ends - starts + 1)), x)
+    out = x.copy()
+    out[1::2] = np.cumsum(x[1::2])  # counts[i] += counts[i - 2] for i > 2
+    if x.size > 2:
+        out[2::2] = np.cumsum(x[2::2])
+    return out
+
+
+def decode_rle_box(rle: dict[str, Any], bbox: list[int]) -> np.ndarray:
+    """Decode only the ``bbox`` window of a COCO RLE, without building the full-size mask.
+
+    Cost grows with the number of runs and the box area, not with the image: for a 4096 x 4096
+    image this is what makes per-mask work (islands, crops) cheap.
+
+    Args:
+        rle: COCO RLE of an H x W mask.
+        bbox: ``[x, y, w, h]`` window.
+
+    Returns:
+        h x w boolean array, equal to ``decode_rle(rle)[y:y+h, x:x+w]``.
+    """
+    height, width = (int(v) for v in rle["size"])
+    x0, y0, w, h = (int(v) for v in bbox)
+    out = np.zeros((w, h + 1), np.int16)  # one row per image column, difference form
+    counts = _rle_counts(rle)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    run_start, run_end = bounds[1:-1:2], bounds[2::2]  # runs of ones [start, end)
+    n = min(run_start.size, run_end.size)
+    run_start, run_end = run_start[:n], run_end[:n]
+    keep = (run_end > x0 * height) & (run_start < (x0 + w) * height) & (run_end > run_start)
+    run_start, run_end = run_start[keep], run_end[keep]
+    if run_start.size and w > 0 and h > 0:
+        c0 = np.maximum(run_start // height, x0)
+        c1 = np.minimum((run_end - 1) // height, x0 + w - 1)
+        per_run = c1 - c0 + 1
+        col = np.repeat(c0, per_run) + (np.arange(per_run.sum()) - np.repeat(np.cumsum(per_run) - per_run, per_run))
+        s = np.repeat(run_start, per_run)
+        e = np.repeat(run_end, per_run)
+        r0 = np.clip(np.maximum(s, col * height) - col * height - y0, 0, h)
+        r1 = np.clip(np.minimum(e, (col + 1) * height) - col * height - y0, 0, h)
+        ok = r1 > r0
+        np.add.at(out, (col[ok] - x0, r0[ok]), 1)
+        np.add.at(out, (col[ok] - x0, r1[ok]), -1)
+    return (np.cumsum(out[:, :h], axis=1) > 0).T.copy() if h > 0 else np.zeros((0, w), bool)

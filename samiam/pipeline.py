@@ -82,15 +82,24 @@ def generate_masks(
     session = cache.session(model, cfg.stability_score_offset) if cache is not None else None
     run_model = session.model if session is not None else model
     side = tile_side(cfg.tile, model.image_size, mic.height, mic.width)
-    if side is None:
-        records = _generate_one(run_model, mic.to_uint8_rgb(), cfg, progress)
-        tiling: dict[str, Any] = {"tiles": 1, "tile": None}
+    grey = np.clip(mic.image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as Micrograph.to_uint8_rgb
+    key, hit = None, None
+    tiling: dict[str, Any]
+    if session is not None:  # the whole result, for re-runs that change only the booster
+        key = session.result_key(grey, {"mode": generator_mode(model, cfg), "tile": side, **cfg.to_dict()})
+        hit = session.load_result(key)
+    if hit is not None:
+        records, tiling = hit
+    elif side is None:
+        records = _generate_one(run_model, np.repeat(grey[:, :, None], 3, axis=2), cfg, progress)
+        tiling = {"tiles": 1, "tile": None}
     else:
         check_halo(side, cfg.halo)
-        grey = np.clip(mic.image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as Micrograph.to_uint8_rgb
         records, tiling = generate_tiled(
             grey, lambda rgb: _generate_one(run_model, rgb, cfg, progress), side, cfg.halo, cfg.join_iou
         )
+    if session is not None and key is not None and hit is None:  # stored after the tiles, never half
+        session.store_result(key, records, tiling)
     if info is not None:
         info["tiling"] = tiling
         if session is not None:

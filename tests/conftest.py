@@ -19,6 +19,12 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True)
+def _feature_cache(tmp_path_factory, monkeypatch):
+    """Keep the tests' feature cache out of the user's ~/.cache."""
+    monkeypatch.setenv("SAMIAM_FEATURE_CACHE", str(tmp_path_factory.getbasetemp() / "feature-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     from samiam.models.build import load_model

@@ -127,7 +127,7 @@ def test_interrupted_batch_leaves_a_manifest(tmp_path: Path, tiny_model, images)
 
 def test_all_frames_plans_one_job_per_frame(tmp_path: Path, images):
     stack = np.stack([stack_cross_section(64, 80, seed=s)[0] for s in range(3)]).astype(np.float32)
-    tifffile.imwrite(tmp_path / "s.tif", stack)
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack")
     missing = tmp_path / "missing.tif"
     jobs = plan_jobs([tmp_path / "s.tif", images[0], missing], all_frames=True)
     assert [(j.path.name, j.frame, j.stem) for j in jobs] == [

@@ -42,26 +42,42 @@ def test_rerun_hits_and_reproduces_masks(tmp_path: Path, tiny_model, mic):
     cache = FeatureCache(tmp_path / "c")
     first, s1 = _run(mic, tiny_model, cfg, cache)
     assert s1["encoder_misses"] == 1 and s1["decoder_misses"] > 0 and s1["decoder_hits"] == 0
+    assert s1["result_misses"] == 1 and s1["result_hits"] == 0
+    # the same generator settings again: the stored result, no model call at all
     second, s2 = _run(mic, tiny_model, cfg, cache)
-    assert s2["encoder_hits"] == 1 and s2["encoder_misses"] == 0
-    assert s2["decoder_misses"] == 0 and s2["decoder_hits"] == s1["decoder_misses"]
+    assert s2["result_hits"] == 1 and s2["encoder_hits"] == s2["encoder_misses"] == s2["decoder_misses"] == 0
     _same(plain, first)
     _same(plain, second)
-    # new thresholds/NMS reuse every stored prompt and give what an uncached run gives
+    # new thresholds/NMS: a new result, but every embedding and prompt comes from the cache
     cfg2 = dataclasses.replace(cfg, box_nms_thresh=0.3, pred_iou_thresh=0.2)
     third, s3 = _run(mic, tiny_model, cfg2, cache)
-    assert s3["encoder_misses"] == 0 and s3["decoder_misses"] == 0
+    assert s3["result_misses"] == 1 and s3["encoder_hits"] == 1 and s3["encoder_misses"] == 0
+    assert s3["decoder_misses"] == 0 and s3["decoder_hits"] == s1["decoder_misses"]
     _same(third, _run(mic, tiny_model, cfg2)[0])
+
+
+def test_booster_only_rerun_skips_the_generator(tmp_path: Path, tiny_model, mic):
+    from samiam.boost.config import BoostConfig
+    from samiam.pipeline import SegmentConfig, segment_micrograph
+
+    cache = FeatureCache(tmp_path / "c")
+    cfg = SegmentConfig(generator=GeneratorConfig(**BOXES))
+    raw1, _ = segment_micrograph(mic, tiny_model, cfg, cache=cache)
+    cfg2 = SegmentConfig(generator=GeneratorConfig(**BOXES), boost=BoostConfig(materials=1))
+    raw2, seg2 = segment_micrograph(mic, tiny_model, cfg2, cache=cache)
+    assert raw2.run["cache"]["result_hits"] == 1 and raw2.run["cache"]["encoder_hits"] == 0
+    _same(raw1.masks, raw2.masks)
+    assert raw2.run["tiling"] == raw1.run["tiling"] and seg2.run["boost"]["materials"] == 1
 
 
 def test_point_generator_through_the_cache(tmp_path: Path, tiny_model, mic):
     cfg = GeneratorConfig(mode="points", points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0, tile=0)
     cache = FeatureCache(tmp_path / "c")
-    plain, _ = _run(mic, tiny_model, cfg)
     _run(mic, tiny_model, cfg, cache)
-    again, stats = _run(mic, tiny_model, cfg, cache)
+    cfg2 = dataclasses.replace(cfg, box_nms_thresh=0.5)
+    again, stats = _run(mic, tiny_model, cfg2, cache)
     assert stats["encoder_hits"] == 1 and stats["decoder_misses"] == 0 and stats["decoder_hits"] > 0
-    _same(plain, again)
+    _same(_run(mic, tiny_model, cfg2)[0], again)
 
 
 def test_checkpoint_change_invalidates(tmp_path: Path, tiny_model, mic):
@@ -88,12 +104,27 @@ def test_tile_settings_change_invalidates(tmp_path: Path, tiny_model):
     cfg = GeneratorConfig(**{**BOXES, "tile": 200, "halo": 25})
     _, s1 = _run(big, tiny_model, cfg, cache)
     assert s1["encoder_misses"] == 4
-    _, s2 = _run(big, tiny_model, cfg, cache)
+    _, s2 = _run(big, tiny_model, dataclasses.replace(cfg, box_nms_thresh=0.5), cache)
     assert s2["encoder_hits"] == 4 and s2["encoder_misses"] == 0
     cfg2 = dataclasses.replace(cfg, tile=160, halo=20)  # other tile windows: other encoder inputs
     recs, s3 = _run(big, tiny_model, cfg2, cache)
     assert s3["encoder_misses"] >= 8 and s3["encoder_hits"] <= 1  # only the (0, 0) corner window could repeat
     _same(recs, _run(big, tiny_model, cfg2)[0])
+
+
+def test_result_key_covers_pixels_settings_and_code(tmp_path: Path, tiny_model, monkeypatch):
+    import samiam.cache as cache_mod
+
+    session = FeatureCache(tmp_path / "c").session(tiny_model)
+    img = np.zeros((20, 30), np.uint8)
+    key = session.result_key(img, {"a": 1})
+    assert session.result_key(img.copy(), {"a": 1}) == key
+    img2 = img.copy()
+    img2[3, 4] = 1
+    assert session.result_key(img2, {"a": 1}) != key
+    assert session.result_key(img, {"a": 2}) != key
+    monkeypatch.setattr(cache_mod, "generator_code_hash", lambda: "other code")
+    assert session.result_key(img, {"a": 1}) != key
 
 
 def test_logit_windows_keep_everything_near_the_threshold():
@@ -124,8 +155,10 @@ def test_corrupt_entry_is_recomputed(tmp_path: Path, tiny_model, mic):
     for k, f in enumerate(sorted((tmp_path / "c").rglob("*.npz"))):
         data = f.read_bytes()  # a truncated archive, or garbage
         f.write_bytes(data[: len(data) // 2] if k % 2 == 0 else b"PK garbage")
+    for f in (tmp_path / "c").rglob("results/*/*.json"):
+        f.write_text('{"records": [')
     again, stats = _run(mic, tiny_model, cfg, cache)
-    assert stats["encoder_misses"] == 1 and stats["decoder_misses"] > 0
+    assert stats["result_misses"] == 1 and stats["encoder_misses"] == 1 and stats["decoder_misses"] > 0
     _same(first, again)
 
 
@@ -136,14 +169,17 @@ def test_prune_removes_least_recently_used(tmp_path: Path, tiny_model):
         img, _, _ = stack_cross_section(160, 160, seed=seed)
         _run(micrograph_from_array(img, f"s{seed}"), tiny_model, cfg, cache)
     entries = sorted((tmp_path / "c").rglob("embedding.npy"))
-    assert len(entries) == 3
-    for k, e in enumerate(entries):  # make the ages explicit
+    results = sorted((tmp_path / "c").rglob("results/*/*.json"))
+    assert len(entries) == 3 and len(results) == 3
+    for k, e in enumerate(entries):  # make the ages explicit: the first embedding is the oldest entry
         os.utime(e.parent, (1000 + k, 1000 + k))
-    one = cache.size_bytes() // 3
-    assert cache.prune(max_bytes=cache.size_bytes() - one // 2) == 1
+    for r in results:
+        os.utime(r, (5000, 5000))
+    oldest = sum(p.stat().st_size for p in entries[0].parent.rglob("*") if p.is_file())
+    assert cache.prune(max_bytes=cache.size_bytes() - oldest // 2) == 1
     left = sorted((tmp_path / "c").rglob("embedding.npy"))
-    assert left == entries[1:]
-    assert cache.prune(max_bytes=0) == 2 and cache.size_bytes() == 0
+    assert left == entries[1:] and len(list((tmp_path / "c").rglob("results/*/*.json"))) == 3
+    assert cache.prune(max_bytes=0) == 5 and cache.size_bytes() == 0
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")

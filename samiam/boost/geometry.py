@@ -14,7 +14,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from samiam.boost.config import BoostConfig
-from samiam.masks import MaskRecord, bbox_of, encode_rle
+from samiam.masks import MaskRecord, encode_rle_window
 
 
 def _coco_rles(records: list[MaskRecord]) -> list[dict]:
@@ -95,13 +95,15 @@ def remove_islands(record: MaskRecord, min_frac: float) -> tuple[MaskRecord, int
     small = np.flatnonzero(areas < min_frac * areas.sum()) + 1
     if small.size == 0 or small.size == n - 1:
         return record, 0
-    x, y, w, h = record.bbox
-    m = np.zeros(record.shape, bool)
-    m[y : y + h, x : x + w] = box & ~np.isin(lab, small)
+    x, y, _, _ = record.bbox
+    kept = box & ~np.isin(lab, small)  # encoded in place: no full-size array for large images
+    rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+    bbox = [x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+    height, width = record.shape
     cleaned = MaskRecord(
-        rle=encode_rle(m),
-        bbox=bbox_of(m),
-        area=int(m.sum()),
+        rle=encode_rle_window(kept, y, x, height, width),
+        bbox=bbox,
+        area=int(kept.sum()),
         score=record.score,
         material=record.material,
         extra=record.extra,

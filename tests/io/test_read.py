@@ -48,7 +48,7 @@ def test_float_tiff_npy_and_jpeg(tmp_path: Path):
 
 def test_stack_needs_frame(tmp_path: Path):
     stack = np.stack([_ramp(), _ramp()[::-1], _ramp() * 2]).astype(np.float32)
-    tifffile.imwrite(tmp_path / "s.tif", stack)
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack")
     with pytest.raises(InputError, match="stack of 3 frames"):
         read_micrograph(tmp_path / "s.tif")
     m = read_micrograph(tmp_path / "s.tif", frame=1)
