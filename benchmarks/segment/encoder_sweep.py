@@ -26,22 +26,14 @@ from samiam.boost.pipeline import boost_masks
 from samiam.io.read import read_micrograph
 from samiam.io.write import read_masks_json
 from samiam.masks import MaskRecord
-from samiam.synth.stem import particle_on_support, stack_cross_section
+from samiam.synth.stem import grid_fragments, particle_on_support, stack_cross_section
 
 ENCODERS = ("fft", "stats")
 
 
 def fragments(lab: np.ndarray, block: int = 40) -> list[MaskRecord]:
     """Grid blocks lying inside one region each."""
-    recs = []
-    h, w = lab.shape
-    for y in range(0, h - block + 1, block):
-        for x in range(0, w - block + 1, block):
-            if len(np.unique(lab[y : y + block, x : x + block])) == 1:
-                m = np.zeros((h, w), bool)
-                m[y : y + block, x : x + block] = True
-                recs.append(MaskRecord.from_mask(m, score=0.9))
-    return recs
+    return grid_fragments(lab, block)[0]
 
 
 def synthetic_cases() -> list[tuple[str, np.ndarray, np.ndarray, list[MaskRecord]]]:

@@ -167,3 +167,28 @@ def particle_on_support(
     img = _noisy(clean, rng, dose, read_noise)
     lo, hi = np.percentile(img, [0.5, 99.5])
     return np.clip((img - lo) / (hi - lo), 0, 1).astype(np.float32), labels, [particle, support, "vacuum"]
+
+
+def grid_fragments(labels: np.ndarray, block: int = 48) -> tuple[list, np.ndarray]:
+    """Square grid blocks lying wholly inside one region each: what a fragmenting generator gives.
+
+    Args:
+        labels: HxW label map.
+        block: block side in pixels.
+
+    Returns:
+        (mask records, label of each block's region).
+    """
+    from samiam.masks import MaskRecord
+
+    recs, truth = [], []
+    h, w = labels.shape
+    for y in range(0, h - block + 1, block):
+        for x in range(0, w - block + 1, block):
+            vals = np.unique(labels[y : y + block, x : x + block])
+            if len(vals) == 1:
+                m = np.zeros((h, w), bool)
+                m[y : y + block, x : x + block] = True
+                recs.append(MaskRecord.from_mask(m, score=0.9))
+                truth.append(int(vals[0]))
+    return recs, np.array(truth)

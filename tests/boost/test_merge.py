@@ -7,27 +7,13 @@ from samiam.boost.config import BoostConfig
 from samiam.boost.merge import cluster_crops, merge_by_material, vote
 from samiam.boost.pipeline import boost_masks
 from samiam.masks import MaskRecord
-
-
-def _fragments(lab: np.ndarray, block: int = 48):
-    """Grid blocks lying inside one region each: what a fragmenting generator gives."""
-    recs, truth = [], []
-    h, w = lab.shape
-    for y in range(0, h - block + 1, block):
-        for x in range(0, w - block + 1, block):
-            vals = np.unique(lab[y : y + block, x : x + block])
-            if len(vals) == 1:
-                m = np.zeros((h, w), bool)
-                m[y : y + block, x : x + block] = True
-                recs.append(MaskRecord.from_mask(m, score=0.9))
-                truth.append(int(vals[0]))
-    return recs, np.array(truth)
+from samiam.synth.stem import grid_fragments
 
 
 @pytest.mark.parametrize("materials", [2, 0], ids=["given", "auto"])
 def test_fragments_of_two_lattices_merge_into_two_materials(two_lattice_image, materials):
     img, lab = two_lattice_image
-    recs, truth = _fragments(lab)
+    recs, truth = grid_fragments(lab)
     assert len(recs) >= 8 and set(truth) == {1, 2}
     final, info = boost_masks(img, recs, BoostConfig(materials=materials, crop_size=32, min_area_frac=0.0))
     assert info["materials"] == 2, info
@@ -48,7 +34,7 @@ def test_one_lattice_is_one_material():
     from samiam.synth.stem import stack_cross_section
 
     img, lab, _ = stack_cross_section(256, 256, materials=("hexagonal", "hexagonal"), seed=5, wavy=0.0)
-    recs, _ = _fragments(lab)
+    recs, _ = grid_fragments(lab)
     final, info = boost_masks(img, recs, BoostConfig(materials=0, crop_size=32, min_area_frac=0.0))
     assert info["materials"] == 1, info
 

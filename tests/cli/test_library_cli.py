@@ -8,22 +8,16 @@ import numpy as np
 from typer.testing import CliRunner
 
 from samiam.cli.app import app
-from samiam.masks import MaskRecord
 from samiam.segmentation import Segmentation
+from samiam.synth.stem import grid_fragments
 from tests.conftest import write_png
 
 runner = CliRunner()
 
 
 def _fragments_json(lab: np.ndarray, path: Path, image: str, block: int = 48) -> Path:
-    recs = []
+    recs, _ = grid_fragments(lab, block)
     h, w = lab.shape
-    for y in range(0, h - block + 1, block):
-        for x in range(0, w - block + 1, block):
-            if len(np.unique(lab[y : y + block, x : x + block])) == 1:
-                m = np.zeros((h, w), bool)
-                m[y : y + block, x : x + block] = True
-                recs.append(MaskRecord.from_mask(m, score=0.9))
     path.write_text(json.dumps(Segmentation(image, h, w, recs, {"model": "test"}).to_json()))
     return path
 
