@@ -43,7 +43,9 @@ LS_VENV = ROOT / ".labelstudio-venv"
 LS_REQUIREMENT = "label-studio==1.23.2"
 HOST = "127.0.0.1"
 USER = "e2e@samiam.local"
-PASSWORD, TOKEN = secrets.token_urlsafe(16), secrets.token_hex(20)  # throw-away server: fresh secrets per run
+# Throw-away server: fresh secrets per run. Hex only: a urlsafe token may start with "-", which argparse
+# then takes for an option ("--password: expected one argument").
+PASSWORD, TOKEN = "pw" + secrets.token_hex(16), secrets.token_hex(20)
 
 LABELS = ("film", "substrate")  # the project config is samiam's micrograph config with these labels
 
@@ -250,12 +252,9 @@ def run(args: argparse.Namespace, summary: dict[str, Any]) -> None:
             str(ls_port),
             "--data-dir",
             str(work / "ls-data"),
-            "--username",
-            USER,
-            "--password",
-            PASSWORD,
-            "--user-token",
-            TOKEN,
+            f"--username={USER}",
+            f"--password={PASSWORD}",
+            f"--user-token={TOKEN}",
             "--enable-legacy-api-token",
         ]
         log(f"starting Label Studio on {ls_url}")
