@@ -26,7 +26,7 @@ def _params(
     no_steps: bool,
     seed: int,
     device: str,
-    blob_threshold: float = 5.5,
+    blob_threshold: float | None = None,
     error_mode: bool = False,
 ):
     from samiam.defects import DefectParams
@@ -37,7 +37,9 @@ def _params(
     params = DefectParams(
         maps=MapParams(stride=stride, error_sigma=error_sigma),
         mask=MaskParams(error_threshold=error_threshold),
-        blobs=BlobParams(enabled=not error_mode, threshold=blob_threshold),
+        blobs=BlobParams(
+            enabled=not error_mode, threshold=BlobParams.threshold if blob_threshold is None else blob_threshold
+        ),
         detect_steps=not no_steps,
         seed=seed,
         device=None if device == "auto" else device,
@@ -59,7 +61,12 @@ def _inputs(images: list[Path]) -> list[Path]:
 STRIDE = typer.Option(
     16, "--stride", help="Step (px) between the 32x32 sliding windows of the AE1 maps; 8 is finer and ~4x slower."
 )
-BLOB_THRESHOLD = typer.Option(5.5, "--blob-threshold", help="Blob detector threshold (robust sigmas of the response).")
+BLOB_THRESHOLD = typer.Option(
+    None,
+    "--blob-threshold",
+    help="Blob detector threshold (robust sigmas of the response over 4 scales; default 2.5, BlobParams.threshold).",
+    show_default=False,
+)
 ERROR_MODE = typer.Option(
     False, "--error-mode", help="Detect defects from the AE1 error mask (previous method) instead of the blob detector."
 )
@@ -140,7 +147,7 @@ def run(
     images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
     model: Path = typer.Option(..., "--model", "-m", help="Model folder from 'samiam defects train'."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    blob_threshold: float = BLOB_THRESHOLD,
+    blob_threshold: float | None = BLOB_THRESHOLD,
     error_mode: bool = ERROR_MODE,
     stride: int = STRIDE,
     error_threshold: float = THRESHOLD,

@@ -17,8 +17,9 @@ class BlobParams:
 
     Attributes:
         enabled: use the blob detector (False: the AE1 error mask alone, as before).
-        threshold: a blob needs a scale-normalised LoG response above this many robust sigmas
-            of the response at its scale.
+        threshold: a blob needs a scale-normalised response above this many robust sigmas of the
+            response at its scale (after the scan-line noise scaling), at ``persist`` neighbouring
+            scales.
         error_gate: AE1 error z-score (at the blob centre, max over a disk of the blob radius) a blob
             needs; lattice-periodic responses are reconstructed by AE1 and fail it.
         min_sigma: smallest LoG sigma (px).
@@ -27,18 +28,43 @@ class BlobParams:
             of the lattice do not respond.
         n_scales: LoG scales (geometric from the smallest to the largest sigma).
         radius_factor: a blob is drawn as a disk of radius radius_factor x sigma.
-        persist: a blob must respond at two neighbouring scales (its strength is the smaller).
+        persist: a blob must respond with the same sign at this many neighbouring scales (its
+            strength is the smallest of them; 1 = no persistence). Noise, JPEG blocks and single
+            lattice sites live at one or two scales; defects span a range of scales.
+        strong_threshold: blobs this strong (robust sigmas) over ``strong_persist`` scales are kept
+            too: small defects at the resolution limit cannot persist over many scales, but stand
+            out by strength (0 = off).
+        strong_persist: neighbouring scales a strong blob must respond at.
+        line_noise_rows: scan-line noise scaling: the response of each row is divided by the noise
+            of the rows around it (a band of this many rows) relative to the whole image, when that
+            is higher (0 = off). STM noise comes in bursts of scan lines (tip changes, feedback
+            ringing); a fixed threshold fires all along such bands.
+        line_noise_quantile: percentile of the absolute response used as the noise level of a band.
+        min_roundness: blobs finer than ``roundness_below_sigma`` whose Hessian eigenvalue ratio
+            (small / large, 1 = round) is below this are dropped: short scan-line streaks and
+            noise ridges, not point defects (0 = off).
+        roundness_below_sigma: the roundness test applies to blobs with sigma below this (px);
+            larger defects may be elongated (tip-dragged adsorbates).
+        outline: grow each blob's disk to the defect's half-maximum outline (``half_max_outline``),
+            so the mask and the areas follow the defect's shape (False: disks only).
     """
 
     enabled: bool = True
-    threshold: float = 5.5
+    threshold: float = 2.5
     error_gate: float = 1.0
     min_sigma: float = 2.0
     max_sigma: float = 24.0
     lattice_factor: float = 0.5
     n_scales: int = 7
     radius_factor: float = 1.5
-    persist: bool = True
+    persist: int = 4
+    strong_threshold: float = 8.0
+    strong_persist: int = 2
+    line_noise_rows: int = 41
+    line_noise_quantile: float = 75.0
+    min_roundness: float = 0.35
+    roundness_below_sigma: float = 4.0
+    outline: bool = True
 
     def check(self) -> None:
         """Raise ParameterError for out-of-range values."""
@@ -48,6 +74,20 @@ class BlobParams:
             raise ParameterError(f"need 0 < min_sigma <= max_sigma, got {self.min_sigma}, {self.max_sigma}")
         if self.n_scales < 1 or self.radius_factor <= 0 or self.lattice_factor < 0:
             raise ParameterError("n_scales must be >= 1, radius_factor > 0 and lattice_factor >= 0")
+        for name in ("persist", "strong_persist"):
+            if not 1 <= int(getattr(self, name)) <= self.n_scales:
+                raise ParameterError(
+                    f"{name} must be between 1 and n_scales ({self.n_scales}), got {getattr(self, name)}"
+                )
+        if self.strong_threshold < 0:
+            raise ParameterError(f"strong_threshold must be >= 0 (0 = off), got {self.strong_threshold}")
+        if self.line_noise_rows < 0 or not 0 < self.line_noise_quantile < 100:
+            raise ParameterError(
+                f"need line_noise_rows >= 0 and 0 < line_noise_quantile < 100, got {self.line_noise_rows}, "
+                f"{self.line_noise_quantile}"
+            )
+        if not 0 <= self.min_roundness <= 1:
+            raise ParameterError(f"min_roundness must be in [0, 1], got {self.min_roundness}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,14 +189,86 @@ def hessian_responses(heights: np.ndarray, sigmas: np.ndarray) -> list[np.ndarra
     return out
 
 
+def line_noise_factor(response: np.ndarray, rows: int, quantile: float) -> np.ndarray:
+    """Per-row noise of a response relative to the whole image, >= 1 (H,).
+
+    The noise of a row is the ``quantile`` percentile of the absolute response along it (every
+    second column); a running median over ``rows`` rows makes it the noise of a band of scan
+    lines; divided by the same percentile over the image and floored at 1, it only ever raises the
+    threshold, in noisy bands.
+    """
+    a = np.abs(response[:, ::2])
+    row = np.percentile(a, quantile, axis=1)
+    band = ndi.median_filter(row, size=max(1, min(rows, len(row))), mode="reflect")
+    return np.maximum(band / max(float(np.percentile(a, quantile)), 1e-12), 1.0)
+
+
+def persistent(responses: list[np.ndarray], sigmas: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Responses that hold their sign over ``n`` neighbouring scales.
+
+    For each run of ``n`` consecutive scales: where all have the same sign, that sign x the smallest
+    magnitude, else 0; its scale is the geometric mean of the run.
+
+    Returns:
+        (one response per run, the run scales).
+    """
+    if n <= 1:
+        return responses, sigmas
+    out = []
+    for j in range(len(responses) - n + 1):
+        run = responses[j : j + n]
+        sign = np.sign(run[0])
+        same = np.ones(run[0].shape, bool)
+        low = np.abs(run[0])
+        for r in run[1:]:
+            same &= np.sign(r) == sign
+            low = np.minimum(low, np.abs(r))
+        out.append(np.where(same, sign * low, 0.0).astype(np.float32))
+    logs = np.log(sigmas)
+    return out, np.exp([logs[j : j + n].mean() for j in range(len(responses) - n + 1)])
+
+
+def hessian_at(heights: np.ndarray, yx: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian-derivative Hessian (hyy, hxx, hxy) of ``heights`` at scale ``sigma``, only at the points ``yx``.
+
+    Sampled derivative-of-Gaussian kernels of radius 4 sigma over reflect-padded windows: the cost is
+    per point, not per pixel.
+    """
+    r = int(np.ceil(4 * sigma))
+    t = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (t / sigma) ** 2)
+    g /= g.sum()
+    g1 = -t / sigma**2 * g
+    g2 = (t * t / sigma**4 - 1 / sigma**2) * g
+    pad = np.pad(np.asarray(heights, np.float64), r, mode="symmetric")  # scipy.ndimage "reflect"
+    windows = np.lib.stride_tricks.sliding_window_view(pad, (2 * r + 1, 2 * r + 1))
+    y, x = yx[:, 0].astype(int), yx[:, 1].astype(int)
+    w = windows[y, x]  # (N, 2r+1, 2r+1) copies of the few windows needed
+    hyy = np.einsum("nij,i,j->n", w, g2, g)
+    hxx = np.einsum("nij,i,j->n", w, g, g2)
+    hxy = np.einsum("nij,i,j->n", w, g1, g1)
+    return hyy, hxx, hxy
+
+
+def roundness(hyy: np.ndarray, hxx: np.ndarray, hxy: np.ndarray) -> np.ndarray:
+    """|smaller| / |larger| Hessian eigenvalue: 1 for a round bump or pit, 0 for a line."""
+    half_trace = 0.5 * (hyy + hxx)
+    root = np.sqrt(0.25 * (hyy - hxx) ** 2 + hxy * hxy)
+    a, b = np.abs(half_trace + root), np.abs(half_trace - root)
+    return np.minimum(a, b) / np.maximum(np.maximum(a, b), 1e-30)
+
+
 def detect_blobs(
     heights: np.ndarray, params: BlobParams, period: float | None, exclude: np.ndarray | None = None
 ) -> Blobs:
-    """Local extrema of the scale-normalised LoG response (bumps and pits).
+    """Local extrema of the scale-normalised Hessian blob response (bumps and pits).
 
-    Each scale's response ``-sigma^2 LoG`` is divided by its robust sigma; per pixel the scale with
-    the largest magnitude wins; blobs are the local maxima of that magnitude (window of the
-    smallest scale) above ``threshold``, outside ``exclude``.
+    Each scale's response is divided by its robust sigma and by the scan-line noise factor of its
+    row. Persistent blobs: the response holds its sign over ``persist`` neighbouring scales, per
+    pixel the run with the largest magnitude wins, and blobs are the local maxima of that magnitude
+    (window of the smallest scale) above ``threshold``, outside ``exclude``. Strong blobs: the same
+    over ``strong_persist`` scales above ``strong_threshold``, unless inside a persistent blob's
+    disk. Fine blobs that are not round are dropped.
 
     Args:
         heights: HxW normalised heights.
@@ -173,24 +285,49 @@ def detect_blobs(
     for r in hessian_responses(heights, sig):
         sub = r[::3, ::3]  # robust statistics on a regular subsample: same result, 9x fewer values
         r = (r - np.median(sub)) / max(robust_sigma(sub), 1e-12)
+        if params.line_noise_rows > 0:
+            r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
         resp.append(r)
-    if params.persist and len(sig) > 1:
-        # a blob must respond with the same sign at two neighbouring scales: pixel noise, JPEG
-        # blocks and single lattice sites respond at the finest scale only
-        pairs = [
-            np.where(np.sign(a) == np.sign(b), np.sign(a) * np.minimum(np.abs(a), np.abs(b)), 0.0)
-            for a, b in zip(resp[:-1], resp[1:], strict=True)
-        ]
-        resp, sig = pairs, np.sqrt(sig[:-1] * sig[1:])
-    best = np.zeros(heights.shape, np.float32)
-    best_sigma = np.full(heights.shape, sig[0], np.float32)
+    blobs = _extrema(resp, sig, params.persist, params.threshold, params, exclude)
+    if params.strong_threshold > 0:
+        strong = _extrema(resp, sig, params.strong_persist, params.strong_threshold, params, exclude)
+        if len(strong.sigma) and len(blobs.sigma):  # a strong blob inside a persistent one's disk is the same defect
+            d = np.hypot(*(strong.yx[:, None, :] - blobs.yx[None, :, :]).transpose(2, 0, 1))
+            strong = strong.select(~(d <= params.radius_factor * blobs.sigma[None, :]).any(axis=1))
+        blobs = Blobs(
+            np.concatenate([blobs.yx, strong.yx]),
+            np.concatenate([blobs.sigma, strong.sigma]),
+            np.concatenate([blobs.strength, strong.strength]),
+        )
+    if params.min_roundness <= 0:
+        return blobs
+    keep = np.ones(len(blobs.sigma), bool)
+    for s in np.unique(blobs.sigma[blobs.sigma < params.roundness_below_sigma]):  # a few scales
+        pick = np.nonzero(blobs.sigma == s)[0]
+        keep[pick] = roundness(*hessian_at(heights, blobs.yx[pick], float(s))) >= params.min_roundness
+    return blobs.select(keep)
+
+
+def _extrema(
+    responses: list[np.ndarray],
+    sigmas: np.ndarray,
+    persist: int,
+    threshold: float,
+    params: BlobParams,
+    exclude: np.ndarray | None,
+) -> Blobs:
+    """Blobs: local maxima of the strongest ``persist``-scale response magnitude above ``threshold``."""
+    resp, sig = persistent(responses, sigmas, min(int(persist), len(sigmas)))
+    shape = resp[0].shape
+    best = np.zeros(shape, np.float32)
+    best_sigma = np.full(shape, sig[0], np.float32)
     for s, r in zip(sig, resp, strict=True):
         better = np.abs(r) > np.abs(best)
         best = np.where(better, r, best).astype(np.float32)
         best_sigma = np.where(better, np.float32(s), best_sigma)
     mag = np.abs(best)
     size = 2 * int(np.ceil(1.5 * sig[0])) + 1
-    peaks = (mag == ndi.maximum_filter(mag, size=size)) & (mag > params.threshold)
+    peaks = (mag == ndi.maximum_filter(mag, size=size)) & (mag > threshold)
     # a blob centred closer to the border than the smallest radius is mostly reflected padding
     rim = int(np.ceil(params.radius_factor * sig[0]))
     peaks[:rim], peaks[-rim:], peaks[:, :rim], peaks[:, -rim:] = False, False, False, False
@@ -225,3 +362,92 @@ def blob_mask(blobs: Blobs, shape: tuple[int, int], radius_factor: float) -> np.
         s[y[pick], x[pick]] = False
         mask |= ndi.distance_transform_edt(s) <= r
     return mask
+
+
+def half_max_outline(
+    heights: np.ndarray, blobs: Blobs, radius_factor: float, window: float = 3.0, smooth: float = 1.0
+) -> np.ndarray:
+    """Bool HxW union of the blobs' half-maximum outlines: the defect's own shape, not a disk.
+
+    For each blob (radius r = radius_factor x sigma), in a square of +-``window`` r around its
+    centre: the background is the median of the ``smooth``-px smoothed heights farther than 2 r
+    from the centre, the peak is the largest signed deviation (bump up, pit down) within sigma/2
+    of the centre, and the outline is the connected set of pixels reaching half the peak that
+    touches the centre. A blob whose centre does not stand out from its background adds nothing.
+    One small window per blob (tens to hundreds per image).
+
+    Args:
+        heights: HxW normalised heights.
+        blobs: the blobs (their strength's sign says bump or pit).
+        radius_factor: disk radius / sigma.
+        window: half-side of the search square, in disk radii.
+        smooth: Gaussian smoothing of the heights (px).
+
+    Returns:
+        The outlines.
+    """
+    hs = ndi.gaussian_filter(np.asarray(heights, np.float64), smooth) if smooth > 0 else np.asarray(heights, np.float64)
+    h, w = hs.shape
+    out = np.zeros((h, w), bool)
+    for (y, x), s, strength in zip(blobs.yx.astype(int), blobs.sigma, blobs.strength, strict=True):
+        r = radius_factor * float(s)
+        half = int(np.ceil(window * r))
+        y0, y1, x0, x1 = max(0, y - half), min(h, y + half + 1), max(0, x - half), min(w, x + half + 1)
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        d2 = (yy - y) ** 2 + (xx - x) ** 2
+        ring = d2 > (2 * r) ** 2
+        if ring.sum() < 8:
+            continue
+        patch = hs[y0:y1, x0:x1]
+        dev = np.sign(strength) * (patch - np.median(patch[ring]))
+        core = d2 <= max(1.0, (0.5 * float(s)) ** 2)
+        peak = dev[core].max()
+        if peak <= 0:
+            continue
+        above = dev >= 0.5 * peak
+        labels, _ = ndi.label(above)
+        touching = np.unique(labels[core & above])
+        out[y0:y1, x0:x1] |= np.isin(labels, touching[touching > 0])
+    return out
+
+
+def blob_regions(mask: np.ndarray, blobs: Blobs, radius_factor: float) -> np.ndarray:
+    """Split the defect mask into one region per defect: int32 HxW labels (0 = background).
+
+    Blobs whose centres lie inside each other's disk (distance <= the larger radius) are one
+    defect; each mask pixel goes to the defect of its nearest blob centre, so touching disks of
+    neighbouring defects become separate instances. Mask components without a blob centre (rare:
+    the centre's pixel was removed by the clean-up) keep their own label.
+
+    Args:
+        mask: bool HxW defect mask.
+        blobs: the blobs the mask was drawn from.
+        radius_factor: disk radius / sigma.
+
+    Returns:
+        int32 HxW labels 1..n.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    comp, n_comp = ndi.label(mask, structure=np.ones((3, 3)))
+    yx = blobs.yx.astype(int).reshape(-1, 2)
+    radius = (radius_factor * blobs.sigma).reshape(-1)
+    inside = mask[yx[:, 0], yx[:, 1]] if len(yx) else np.zeros(0, bool)
+    yx, radius = yx[inside], radius[inside]
+    if len(yx) == 0:
+        return comp.astype(np.int32)
+    dist = np.hypot(*(yx[:, None, :] - yx[None, :, :]).transpose(2, 0, 1))
+    n_groups, group = connected_components(dist <= np.maximum(radius[:, None], radius[None, :]), directed=False)
+    seeds = np.zeros(mask.shape, np.int32)
+    seeds[yx[:, 0], yx[:, 1]] = group + 1
+    _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    # a pixel takes the defect of its nearest centre in its own component (else of some centre of
+    # its component, else its component's own label)
+    comp_group = np.zeros(n_comp + 1, np.int64)
+    comp_group[comp[yx[:, 0], yx[:, 1]]] = group + 1
+    fallback = np.where(comp_group[comp] > 0, comp_group[comp], comp + n_groups)
+    labels = np.where(mask, np.where(comp[iy, ix] == comp, seeds[iy, ix], fallback), 0)
+    values = np.unique(labels[mask])
+    out = np.zeros(mask.shape, np.int32)
+    out[mask] = np.searchsorted(values, labels[mask]) + 1  # consecutive 1..n
+    return out

@@ -46,18 +46,28 @@ class DefectInstance:
         }
 
 
-def find_instances(mask: np.ndarray, heights: np.ndarray, ring: int = 4) -> tuple[np.ndarray, list[DefectInstance]]:
-    """Label the connected components of ``mask`` and measure them.
+def find_instances(
+    mask: np.ndarray, heights: np.ndarray, ring: int = 4, regions: np.ndarray | None = None
+) -> tuple[np.ndarray, list[DefectInstance]]:
+    """Label the defects of ``mask`` (connected components, or the given regions) and measure them.
 
     Args:
         mask: bool HxW defect mask.
         heights: HxW normalised heights (for the contrast sign).
         ring: width (px) of the ring around each defect used as its local background.
+        regions: optional int HxW labels 1..n splitting ``mask`` into defects (0 outside it), e.g.
+            ``blobs.blob_regions``; default: the 8-connected components.
 
     Returns:
         (int32 HxW instance label map, instances in label order).
     """
-    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    if regions is None:
+        labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    else:
+        if regions.shape != mask.shape:
+            raise ValueError(f"regions must have the mask's shape {mask.shape}, got {regions.shape}")
+        labels = np.where(mask, regions, 0)
+        n = int(labels.max())
     if n == 0:
         return labels.astype(np.int32), []
     idx = np.arange(1, n + 1)

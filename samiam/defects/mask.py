@@ -7,7 +7,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from samiam.defects.blobs import BlobParams, blob_mask, detect_blobs, gate_blobs, lattice_period
+from samiam.defects.blobs import (
+    BlobParams,
+    Blobs,
+    blob_mask,
+    detect_blobs,
+    gate_blobs,
+    half_max_outline,
+    lattice_period,
+)
 from samiam.defects.flatten import robust_sigma
 from samiam.defects.steps import component_shapes
 from samiam.errors import ParameterError
@@ -116,13 +124,14 @@ def blob_defect_mask(
     exclude: np.ndarray,
     blobs: BlobParams,
     params: MaskParams | None = None,
-) -> tuple[np.ndarray, float | None, int]:
+) -> tuple[np.ndarray, Blobs, float | None]:
     """Defect mask from the scale-matched blob detector, gated by the AE1 error.
 
     Blobs (``blobs.detect_blobs`` at scales from the lattice period up) whose AE1 error z-score
     stays below ``blobs.error_gate`` inside their disk are dropped (AE1 reconstructs what is
     periodic or common); the rest are drawn as disks; line-like unions (rows of blobs along a
-    scan glitch) and components below ``min_area`` are removed, and ``exclude`` is cleared.
+    scan glitch) and components below ``min_area`` are removed; the disks are grown to the
+    defects' half-maximum outlines (``blobs.outline``), and ``exclude`` is cleared.
 
     Args:
         heights: HxW normalised heights.
@@ -132,7 +141,7 @@ def blob_defect_mask(
         params: mask parameters (``max_aspect``, ``min_area``).
 
     Returns:
-        (mask, lattice period in px or None, number of blobs kept).
+        (mask, the blobs kept, lattice period in px or None).
     """
     p = params or MaskParams()
     p.check()
@@ -148,7 +157,9 @@ def blob_defect_mask(
             keep = np.bincount(labels.ravel(), minlength=n + 1) >= p.min_area
             keep[0] = False
             out = keep[labels]
-    return out, period, len(found.sigma)
+    if blobs.outline:
+        out |= half_max_outline(heights, found, blobs.radius_factor) & ~exclude
+    return out, found, period
 
 
 def defect_mask(

@@ -11,7 +11,7 @@ import torch
 
 from samiam import __version__
 from samiam.defects.autoencoder import PatchAutoencoder
-from samiam.defects.blobs import BlobParams
+from samiam.defects.blobs import BlobParams, blob_regions
 from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
@@ -119,21 +119,38 @@ class Detection:
     n_blobs: int = 0
 
 
-def find_defects(
-    prepared: PreparedImage, maps: DefectMaps, params: DefectParams
-) -> tuple[np.ndarray, np.ndarray, list[int], float | None, int]:
-    """Defect mask of a prepared image from its AE1 maps (blob detector or error mask).
+@dataclass
+class FoundDefects:
+    """The defect mask of one image and how it was found.
 
-    Returns:
-        (mask, error z-score, rare clusters, lattice period, number of blobs).
+    Attributes:
+        mask: bool HxW defect mask.
+        error_z: HxW AE1 error z-score.
+        rare_clusters: character clusters added to the mask (error-mask mode).
+        period: lattice period (px) or None (blob mode).
+        n_blobs: blobs kept (blob mode).
+        regions: int32 HxW split of the mask into one region per defect (blob mode), or None
+            (connected components).
     """
+
+    mask: np.ndarray
+    error_z: np.ndarray
+    rare_clusters: list[int]
+    period: float | None = None
+    n_blobs: int = 0
+    regions: np.ndarray | None = None
+
+
+def find_defects(prepared: PreparedImage, maps: DefectMaps, params: DefectParams) -> FoundDefects:
+    """Defect mask of a prepared image from its AE1 maps (blob detector or error mask)."""
     exclude = prepared.exclude
     if params.blobs.enabled:
         z = error_zscore(maps.error, exclude)
-        mask, period, n = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
-        return mask, z, [], period, n
+        mask, blobs, period = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
+        regions = blob_regions(mask, blobs, params.blobs.radius_factor)
+        return FoundDefects(mask, z, [], period, len(blobs.sigma), regions)
     mask, z, rare = defect_mask(maps.error, maps.character, exclude, params.mask)
-    return mask, z, rare, None, 0
+    return FoundDefects(mask, z, rare)
 
 
 @dataclass
@@ -191,11 +208,13 @@ def detect(
     t1 = time.perf_counter()
     maps = compute_maps(ae1, prepared.heights, params.maps, device=device, seed=params.seed)
     t2 = time.perf_counter()
-    mask, error_z, rare, period, n_blobs = find_defects(prepared, maps, params)
-    labels, instances = find_instances(mask, prepared.heights)
+    found = find_defects(prepared, maps, params)
+    labels, instances = find_instances(found.mask, prepared.heights, regions=found.regions)
     t3 = time.perf_counter()
     t.update({"flatten_steps": t1 - t0, "maps": t2 - t1, "mask": t3 - t2})
-    return Detection(prepared, maps, error_z, mask, labels, instances, rare, period, n_blobs)
+    return Detection(
+        prepared, maps, found.error_z, found.mask, labels, instances, found.rare_clusters, found.period, found.n_blobs
+    )
 
 
 def instance_centres(instances: list[DefectInstance], shape: tuple[int, int]) -> np.ndarray:
@@ -347,8 +366,9 @@ def train_defect_model(
         list(zip(images, prepared, strict=True)), desc="defects", unit="image", disable=not progress, leave=False
     ):
         maps = compute_maps(ae1, pr.heights, p.maps, device=device, seed=p.seed)
-        mask, _, _, _, _ = find_defects(pr, maps, p)
-        _, instances = find_instances(mask, pr.heights)
+        found = find_defects(pr, maps, p)
+        mask = found.mask
+        _, instances = find_instances(mask, pr.heights, regions=found.regions)
         per_image.append({"image": mg.source, "defects": len(instances)})
         if not instances:
             continue

@@ -17,7 +17,7 @@ from samiam.errors import ModelError
 from samiam.io.write import atomic_write, write_json, write_png
 
 FORMAT_NAME = "samiam-defect-model"
-FORMAT_VERSION = 2  # 2: class features = AE2 latent + shape descriptors
+FORMAT_VERSION = 3  # 2: class features = AE2 latent + shape descriptors; 3: persistent blobs, split instances
 FILES = {"config": "config.json", "ae1": "ae1.pt", "ae2": "ae2.pt", "classes": "classes.npz"}
 
 

@@ -1,16 +1,25 @@
 import numpy as np
+import pytest
 from scipy import ndimage as ndi
 
 from samiam.defects.blobs import (
     BlobParams,
     Blobs,
     blob_mask,
+    blob_regions,
     detect_blobs,
     gate_blobs,
+    half_max_outline,
+    hessian_at,
     hessian_responses,
     lattice_period,
+    line_noise_factor,
+    persistent,
+    roundness,
 )
 from samiam.defects.flatten import flatten_heights, robust_sigma
+from samiam.defects.instances import find_instances
+from samiam.errors import ParameterError
 from samiam.synth.stm import synthetic_stm
 
 
@@ -80,3 +89,142 @@ def test_gate_and_disks():
     assert n == 2
     assert abs(mask[labels == labels[20, 20]].sum() - np.pi * 3.0**2) < 12
     assert abs(mask[labels == labels[60, 60]].sum() - np.pi * 6.0**2) < 20
+
+
+def _gauss(shape, y, x, sy, sx, amp=1.0):
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    return amp * np.exp(-((yy - y) ** 2) / (2 * sy**2) - (xx - x) ** 2 / (2 * sx**2))
+
+
+def test_hessian_at_points_matches_gaussian_derivative_filters():
+    z = ndi.gaussian_filter(np.random.default_rng(3).normal(size=(64, 80)), 1.5)
+    yx = np.array([[10, 12], [32, 40], [2, 78], [63, 0]])
+    for s in (1.5, 3.0):
+        hyy, hxx, hxy = hessian_at(z, yx, s)
+        for got, order in ((hyy, (2, 0)), (hxx, (0, 2)), (hxy, (1, 1))):
+            ref = ndi.gaussian_filter(z, s, order=order)[yx[:, 0], yx[:, 1]]
+            np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max() + 1e-9)
+
+
+def test_roundness_is_one_for_a_round_bump_and_small_for_a_streak():
+    round_bump = _gauss((41, 41), 20, 20, 3, 3)
+    streak = _gauss((41, 41), 20, 20, 1.5, 9)
+    at = np.array([[20, 20]])
+    assert roundness(*hessian_at(round_bump, at, 2.0))[0] > 0.99
+    assert roundness(*hessian_at(streak, at, 2.0))[0] < 0.2
+
+
+def test_persistence_keeps_the_smallest_same_sign_response_over_n_scales():
+    a = np.array([[3.0, 3.0, -4.0]])
+    b = np.array([[5.0, -1.0, -2.0]])
+    c = np.array([[4.0, 2.0, -6.0]])
+    out, sig = persistent([a, b, c], np.array([1.0, 2.0, 4.0]), 3)
+    assert len(out) == 1 and sig[0] == pytest.approx(2.0)
+    assert out[0].tolist() == [[3.0, 0.0, -2.0]]  # sign change in the middle column: no blob
+    out2, sig2 = persistent([a, b, c], np.array([1.0, 2.0, 4.0]), 2)
+    assert len(out2) == 2 and sig2 == pytest.approx([np.sqrt(2), np.sqrt(8)])
+    same, _ = persistent([a, b], np.array([1.0, 2.0]), 1)
+    assert same[0] is a
+
+
+def test_line_noise_factor_raises_noisy_scan_lines_only():
+    rng = np.random.default_rng(4)
+    r = rng.normal(size=(200, 256))
+    r[80:120] *= 5.0  # a burst of noisy scan lines
+    f = line_noise_factor(r, rows=21, quantile=75.0)
+    assert f.shape == (200,) and f.min() >= 1.0
+    assert np.all(f[90:110] > 3.0)
+    assert np.all(f[:60] < 1.2) and np.all(f[140:] < 1.2)
+
+
+def test_a_faint_wide_defect_persists_and_isolated_pixel_noise_does_not():
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 1.0, (160, 160))
+    z += _gauss(z.shape, 80, 80, 7, 7, amp=6.0)  # faint, wide: below the noise at single pixels
+    blobs = detect_blobs(z.astype(np.float32), BlobParams(), None)
+    d = np.hypot(blobs.yx[:, 0] - 80, blobs.yx[:, 1] - 80)
+    assert (d <= 4).any()
+    assert (d > 20).sum() <= 1  # white noise alone gives (almost) nothing
+
+
+def test_persistence_and_strong_blobs_can_be_switched_off():
+    z = np.random.default_rng(6).normal(0, 1.0, (128, 128)).astype(np.float32)
+    loose = detect_blobs(z, BlobParams(persist=1, strong_threshold=0.0, min_roundness=0.0, line_noise_rows=0), None)
+    strict = detect_blobs(z, BlobParams(), None)
+    assert len(loose.sigma) > 10 * max(len(strict.sigma), 1)
+
+
+def test_short_horizontal_streaks_are_not_blobs():
+    z = np.random.default_rng(7).normal(0, 0.05, (128, 128))
+    for y, x in ((30, 30), (64, 80), (100, 40)):
+        z += _gauss(z.shape, y, x, 1.0, 6.0, amp=3.0)  # 12 px long, 2 px thick dashes along the scan lines
+    z += _gauss(z.shape, 64, 30, 3.0, 3.0, amp=3.0)  # one round defect
+    blobs = detect_blobs(z.astype(np.float32), BlobParams(), None)
+    assert np.hypot(blobs.yx[:, 0] - 64, blobs.yx[:, 1] - 30).min() <= 2
+    for y, x in ((30, 30), (64, 80), (100, 40)):
+        assert np.hypot(blobs.yx[:, 0] - y, blobs.yx[:, 1] - x).min() > 4
+
+
+def test_blob_regions_split_touching_defects_and_keep_one_defect_whole():
+    blobs = Blobs(
+        np.array([[30.0, 30.0], [30.0, 42.0], [80.0, 80.0], [82.0, 83.0]]),
+        np.array([5.0, 5.0, 8.0, 2.0]),
+        np.array([4.0, 4.0, -5.0, -6.0]),
+    )
+    mask = blob_mask(blobs, (120, 120), 1.5)
+    assert ndi.label(mask)[1] == 2  # the first two disks touch
+    regions = blob_regions(mask, blobs, 1.5)
+    assert regions.max() == 3  # two touching neighbours + one defect with a blob inside its disk
+    assert regions[30, 30] != regions[30, 42] and regions[80, 80] == regions[82, 83]
+    assert (regions > 0).sum() == mask.sum() and regions[~mask].max() == 0
+    labels, inst = find_instances(mask, np.zeros((120, 120)), regions=regions)
+    cx = sorted(round(i.centroid[0]) for i in inst if i.centroid[1] < 50)
+    assert len(inst) == 3 and cx[0] < 36 < cx[1]  # centroids on each side, not in the gap
+
+
+def test_blob_regions_without_blobs_and_for_a_full_mask():
+    empty = Blobs(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+    mask = np.zeros((20, 20), bool)
+    mask[2:6, 2:6] = True
+    assert blob_regions(mask, empty, 1.5).max() == 1
+    full = np.ones((20, 20), bool)
+    one = Blobs(np.array([[10.0, 10.0]]), np.array([3.0]), np.array([5.0]))
+    assert np.all(blob_regions(full, one, 1.5) == 1)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(persist=0),
+        dict(persist=9),
+        dict(strong_persist=0),
+        dict(strong_threshold=-1.0),
+        dict(min_roundness=1.5),
+        dict(line_noise_quantile=100.0),
+        dict(line_noise_rows=-1),
+    ],
+)
+def test_bad_blob_parameters_are_refused(kw):
+    with pytest.raises(ParameterError):
+        BlobParams(**kw).check()
+
+
+def test_half_max_outline_follows_an_elongated_bump_and_a_pit():
+    z = _gauss((100, 140), 50, 40, 3.0, 10.0, amp=2.0) - _gauss((100, 140), 50, 105, 4.0, 4.0, amp=2.0)
+    blobs = Blobs(np.array([[50.0, 40.0], [50.0, 105.0]]), np.array([3.0, 4.0]), np.array([6.0, -6.0]))
+    out = half_max_outline(z, blobs, 1.5, smooth=0.0)
+    labels, n = ndi.label(out)
+    assert n == 2
+    k = np.sqrt(2 * np.log(2))  # half maximum of a Gaussian at k sigma
+    bump, pit = labels == labels[50, 40], labels == labels[50, 105]
+    assert abs(bump.sum() - np.pi * (k * 3.0) * (k * 10.0)) < 0.15 * np.pi * (k * 3.0) * (k * 10.0)
+    assert abs(pit.sum() - np.pi * (k * 4.0) ** 2) < 0.15 * np.pi * (k * 4.0) ** 2
+    ys, xs = np.nonzero(bump)
+    assert xs.max() - xs.min() > 2.5 * (ys.max() - ys.min())  # elongated like the bump, not a disk
+
+
+def test_half_max_outline_skips_a_blob_that_does_not_stand_out():
+    z = np.zeros((60, 60))
+    z[25:35, 25:35] = -1.0  # a pit where the blob claims a bump
+    blobs = Blobs(np.array([[30.0, 30.0]]), np.array([2.0]), np.array([5.0]))
+    assert not half_max_outline(z, blobs, 1.5, smooth=0.0).any()
