@@ -292,8 +292,10 @@ def detect_blobs(
     if params.strong_threshold > 0:
         strong = _extrema(resp, sig, params.strong_persist, params.strong_threshold, params, exclude)
         if len(strong.sigma) and len(blobs.sigma):  # a strong blob inside a persistent one's disk is the same defect
-            d = np.hypot(*(strong.yx[:, None, :] - blobs.yx[None, :, :]).transpose(2, 0, 1))
-            strong = strong.select(~(d <= params.radius_factor * blobs.sigma[None, :]).any(axis=1))
+            i, j = close_pairs(strong.yx, blobs.yx, params.radius_factor * blobs.sigma)
+            inside = np.zeros(len(strong.sigma), bool)
+            inside[i] = True
+            strong = strong.select(~inside)
         blobs = Blobs(
             np.concatenate([blobs.yx, strong.yx]),
             np.concatenate([blobs.sigma, strong.sigma]),
@@ -411,6 +413,33 @@ def half_max_outline(
     return out
 
 
+def close_pairs(
+    a: np.ndarray, b: np.ndarray, radius_b: np.ndarray, radius_a: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j) of points a[i], b[j] no farther apart than b's radius (or the larger of both radii).
+
+    A k-d tree lists only the pairs within the largest radius, so thousands of blobs never make
+    an all-pairs matrix.
+
+    Args:
+        a: (N, 2) points.
+        b: (M, 2) points.
+        radius_b: (M,) radius of each b point.
+        radius_a: optional (N,) radius of each a point; then the limit is max(radius_a[i], radius_b[j]).
+
+    Returns:
+        (i, j) index arrays.
+    """
+    from scipy.spatial import cKDTree
+
+    r_max = float(np.max(radius_b)) if radius_a is None else float(max(np.max(radius_b), np.max(radius_a)))
+    found = cKDTree(a).sparse_distance_matrix(cKDTree(b), r_max, output_type="ndarray")
+    i, j, d = found["i"], found["j"], found["v"]
+    limit = radius_b[j] if radius_a is None else np.maximum(radius_a[i], radius_b[j])
+    keep = d <= limit
+    return i[keep].astype(np.int64), j[keep].astype(np.int64)
+
+
 def blob_regions(mask: np.ndarray, blobs: Blobs, radius_factor: float) -> np.ndarray:
     """Split the defect mask into one region per defect: int32 HxW labels (0 = background).
 
@@ -427,6 +456,7 @@ def blob_regions(mask: np.ndarray, blobs: Blobs, radius_factor: float) -> np.nda
     Returns:
         int32 HxW labels 1..n.
     """
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     comp, n_comp = ndi.label(mask, structure=np.ones((3, 3)))
@@ -436,8 +466,9 @@ def blob_regions(mask: np.ndarray, blobs: Blobs, radius_factor: float) -> np.nda
     yx, radius = yx[inside], radius[inside]
     if len(yx) == 0:
         return comp.astype(np.int32)
-    dist = np.hypot(*(yx[:, None, :] - yx[None, :, :]).transpose(2, 0, 1))
-    n_groups, group = connected_components(dist <= np.maximum(radius[:, None], radius[None, :]), directed=False)
+    i, j = close_pairs(yx.astype(np.float64), yx.astype(np.float64), radius, radius)
+    pairs = coo_matrix((np.ones(len(i), bool), (i, j)), shape=(len(yx), len(yx)))
+    n_groups, group = connected_components(pairs, directed=False)
     seeds = np.zeros(mask.shape, np.int32)
     seeds[yx[:, 0], yx[:, 1]] = group + 1
     _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)

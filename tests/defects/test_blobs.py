@@ -7,6 +7,7 @@ from samiam.defects.blobs import (
     Blobs,
     blob_mask,
     blob_regions,
+    close_pairs,
     detect_blobs,
     gate_blobs,
     half_max_outline,
@@ -228,3 +229,17 @@ def test_half_max_outline_skips_a_blob_that_does_not_stand_out():
     z[25:35, 25:35] = -1.0  # a pit where the blob claims a bump
     blobs = Blobs(np.array([[30.0, 30.0]]), np.array([2.0]), np.array([5.0]))
     assert not half_max_outline(z, blobs, 1.5, smooth=0.0).any()
+
+
+def test_close_pairs_match_all_pairs_distances():
+    rng = np.random.default_rng(8)
+    a, b = rng.uniform(0, 100, (60, 2)), rng.uniform(0, 100, (40, 2))
+    a[0] = b[0]  # distance 0 counts
+    ra, rb = rng.uniform(1, 15, 60), rng.uniform(1, 15, 40)
+    d = np.hypot(*(a[:, None] - b[None]).transpose(2, 0, 1))
+    i, j = close_pairs(a, b, rb)
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == set(zip(*np.nonzero(d <= rb[None]), strict=True))
+    i, j = close_pairs(a, b, rb, ra)
+    both = d <= np.maximum(ra[:, None], rb[None])
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == set(zip(*np.nonzero(both), strict=True))
+    assert (0, 0) in set(zip(i.tolist(), j.tolist(), strict=True))
