@@ -208,18 +208,11 @@ def write_markdown(results: dict) -> None:
         lines += ["", "rerun-boost reuses the stored generator result (no model call); rerun-generator reuses "
                   "the embeddings and per-prompt decoder outputs and redoes filtering, NMS, upsampling and "
                   "stitching. Both then run the booster and write the outputs."]
-        prop = results.get("booster_proposal")
         if "first" in runs and "rerun-boost" in runs:
             rb = runs["rerun-boost"]
             lines += ["", "Targets: peak RSS < 4 GB: "
                       f"{max(r['peak_rss_gb'] for r in runs.values()):.2f} GB at most. "
                       f"Cached re-run >= 5x faster: rerun-boost {runs['first']['wall_s'] / rb['wall_s']:.1f}x."]
-            if prop:
-                saved = prop["current_s"] - prop["proposed_s"]
-                lines[-1] += (f" Its booster takes {prop['current_s']:.0f} s of it; with the proposed booster change "
-                              f"below (booster {prop['proposed_s']:.0f} s, measured on the same masks) the re-run "
-                              f"would take about {rb['wall_s'] - saved:.0f} s, "
-                              f"{runs['first']['wall_s'] / (rb['wall_s'] - saved):.1f}x (a projection, not a run).")
         lines += ["", "Commands:", ""] + [f"- {name}: `{r['command']}`" for name, r in runs.items()]
     study = results.get("tile_study")
     if study:
@@ -246,22 +239,6 @@ def write_markdown(results: dict) -> None:
         ]
         lines += [f"{r['size']} px, --tile {r['tile']}: {r['note']}." for r in study if r.get("note")]
         lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in study]
-    prop = results.get("booster_proposal")
-    if prop:
-        lines += [
-            "", "## Proposed booster change (not in the code yet): decode masks box-only", "",
-            f"`.venv/bin/python benchmarks/large/booster_decode.py` ({prop['date']}, load {prop['load'][0]:.1f}): "
-            f"`boost_masks` on the first run's {prop['raw_masks']} raw masks, with the code as it is and with "
-            "`MaskRecord.decode_box` decoding only the box from the RLE and `remove_islands` encoding the "
-            "cleaned box in place (`decode_rle_box` / `encode_rle_window` in `samiam/generate/tiling.py`). "
-            f"Identical results: {prop['identical']}.", "",
-            "| booster | total s | filter s | crops s | encode s | cluster s | merge s |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name in ("current", "proposed"):
-            t = prop[f"{name}_timings"]
-            lines.append(f"| {name} | {prop[f'{name}_s']:.1f} | {t['filter']:.1f} | {t['crops']:.1f} | "
-                         f"{t['encode']:.1f} | {t['cluster']:.1f} | {t['merge']:.1f} |")
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
 
@@ -319,10 +296,6 @@ def main() -> None:
         results = {**old, "tile_study": results["tile_study"]}
     elif not args.tile_study and "tile_study" in old:
         results["tile_study"] = old["tile_study"]
-    if "booster_proposal" in old and not args.skip_large:
-        old.pop("booster_proposal")  # measured on the previous first run's masks: re-run booster_decode.py
-    elif "booster_proposal" in old:
-        results["booster_proposal"] = old["booster_proposal"]
     (HERE / "results.json").write_text(json.dumps(results, indent=1))
     write_markdown(results)
     print((HERE / "RESULTS.md").read_text())
