@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from samiam.defects.flatten import robust_sigma
+from samiam.defects.patches import patches_at
 from samiam.errors import ParameterError
 
 
@@ -231,8 +232,8 @@ def persistent(responses: list[np.ndarray], sigmas: np.ndarray, n: int) -> tuple
 def hessian_at(heights: np.ndarray, yx: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian-derivative Hessian (hyy, hxx, hxy) of ``heights`` at scale ``sigma``, only at the points ``yx``.
 
-    Sampled derivative-of-Gaussian kernels of radius 4 sigma over reflect-padded windows: the cost is
-    per point, not per pixel.
+    Sampled derivative-of-Gaussian kernels of radius 4 sigma over the windows around the points
+    (``patches.patches_at``, padded like scipy.ndimage's "reflect"): the cost is per point, not per pixel.
     """
     r = int(np.ceil(4 * sigma))
     t = np.arange(-r, r + 1, dtype=np.float64)
@@ -240,10 +241,7 @@ def hessian_at(heights: np.ndarray, yx: np.ndarray, sigma: float) -> tuple[np.nd
     g /= g.sum()
     g1 = -t / sigma**2 * g
     g2 = (t * t / sigma**4 - 1 / sigma**2) * g
-    pad = np.pad(np.asarray(heights, np.float64), r, mode="symmetric")  # scipy.ndimage "reflect"
-    windows = np.lib.stride_tricks.sliding_window_view(pad, (2 * r + 1, 2 * r + 1))
-    y, x = yx[:, 0].astype(int), yx[:, 1].astype(int)
-    w = windows[y, x]  # (N, 2r+1, 2r+1) copies of the few windows needed
+    w = patches_at(heights, 2 * r + 1, yx.astype(int), mode="symmetric")  # (N, 2r+1, 2r+1)
     hyy = np.einsum("nij,i,j->n", w, g2, g)
     hxx = np.einsum("nij,i,j->n", w, g, g2)
     hxy = np.einsum("nij,i,j->n", w, g1, g1)

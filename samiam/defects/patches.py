@@ -92,10 +92,10 @@ def sample_patches(
     return patches_at(image, size, picked)
 
 
-def patches_at(image: np.ndarray, size: int, centres: np.ndarray) -> np.ndarray:
-    """Patches of ``image`` centred on the (y, x) pixels ``centres`` ((N, 2) int), reflect-padded."""
+def patches_at(image: np.ndarray, size: int, centres: np.ndarray, mode: str = "reflect") -> np.ndarray:
+    """Patches of ``image`` centred on the (y, x) pixels ``centres`` ((N, 2) int), padded by ``np.pad`` ``mode``."""
     half = size // 2
-    padded = np.pad(image.astype(np.float32), half, mode="reflect")
+    padded = np.pad(image.astype(np.float32), half, mode=mode)
     view = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
     return np.ascontiguousarray(view[centres[:, 0], centres[:, 1]])
 
