@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from collections.abc import Callable
@@ -14,8 +15,9 @@ import numpy as np
 
 from samiam import __version__
 from samiam.boost.config import BoostConfig
-from samiam.boost.pipeline import boost_masks
+from samiam.boost.pipeline import boost_masks, image_field
 from samiam.cache import FeatureCache
+from samiam.field.build import MaterialField, saturated_pixels
 from samiam.generate.config import GeneratorConfig
 from samiam.io.micrograph import Micrograph
 from samiam.masks import MaskRecord
@@ -44,7 +46,11 @@ def generator_mode(model: LoadedModel, cfg: GeneratorConfig) -> str:
 
 
 def _generate_one(
-    model: LoadedModel, rgb: np.ndarray, cfg: GeneratorConfig, progress: Callable[[int], None] | None
+    model: LoadedModel,
+    rgb: np.ndarray,
+    cfg: GeneratorConfig,
+    progress: Callable[[int], None] | None,
+    boxes: np.ndarray | None = None,
 ) -> list[MaskRecord]:
     if generator_mode(model, cfg) == "points":
         from samiam.generate.points import generate_point_grid
@@ -52,7 +58,7 @@ def _generate_one(
         return generate_point_grid(model, rgb, cfg, progress)
     from samiam.generate.boxes import generate_box_grid
 
-    return generate_box_grid(model, rgb, cfg, progress)
+    return generate_box_grid(model, rgb, cfg, progress, boxes)
 
 
 def generate_masks(
@@ -63,6 +69,7 @@ def generate_masks(
     *,
     cache: FeatureCache | None = None,
     info: dict[str, Any] | None = None,
+    boxes: np.ndarray | None = None,
 ) -> list[MaskRecord]:
     """Run the mask generator suited to the model on one micrograph, tile by tile if it is large.
 
@@ -73,6 +80,8 @@ def generate_masks(
         progress: called with the number of prompts done (box grid only).
         cache: embedding/decoder cache to read and fill, or None.
         info: if given, receives ``tiling`` (and ``cache``) facts for the run record.
+        boxes: box prompts placed from the field for an untiled image (None: the blind grid;
+            tiled images always use the grid of each tile).
 
     Returns:
         Raw mask records of the whole image.
@@ -83,15 +92,19 @@ def generate_masks(
     run_model = session.model if session is not None else model
     side = tile_side(cfg.tile, model.image_size, mic.height, mic.width)
     grey = np.clip(mic.image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as Micrograph.to_uint8_rgb
+    if side is not None:
+        boxes = None
     key, hit = None, None
     tiling: dict[str, Any]
     if session is not None:  # the whole result, for re-runs that change only the booster
-        key = session.result_key(grey, {"mode": generator_mode(model, cfg), "tile": side, **cfg.to_dict()})
+        placed = None if boxes is None else hashlib.sha256(np.ascontiguousarray(boxes, np.float32)).hexdigest()
+        params = {"mode": generator_mode(model, cfg), "tile": side, **cfg.to_dict(), "placed_boxes": placed}
+        key = session.result_key(grey, params)
         hit = session.load_result(key)
     if hit is not None:
         records, tiling = hit
     elif side is None:
-        records = _generate_one(run_model, np.repeat(grey[:, :, None], 3, axis=2), cfg, progress)
+        records = _generate_one(run_model, np.repeat(grey[:, :, None], 3, axis=2), cfg, progress, boxes)
         tiling = {"tiles": 1, "tile": None}
     else:
         check_halo(side, cfg.halo)
@@ -136,7 +149,16 @@ def load_library_cached(path: str) -> Any:
     return _load_library_at(str(p.resolve()), p.stat().st_mtime_ns)
 
 
-def boost_segmentation(raw: Segmentation, mic: Micrograph, cfg: BoostConfig, encoder: Any = None) -> Segmentation:
+def micrograph_field(mic: Micrograph, cfg: BoostConfig) -> MaterialField:
+    """The material field of a micrograph (saturation from its raw values, its pixel size)."""
+    from samiam.library import pixel_size_nm
+
+    return image_field(mic.image, cfg, saturated_pixels(mic.raw), pixel_size_nm(mic.pixel_size, mic.pixel_unit))
+
+
+def boost_segmentation(
+    raw: Segmentation, mic: Micrograph, cfg: BoostConfig, encoder: Any = None, field: MaterialField | None = None
+) -> Segmentation:
     """Boost saved raw masks (``<stem>.raw.json``) of an image.
 
     Args:
@@ -144,6 +166,7 @@ def boost_segmentation(raw: Segmentation, mic: Micrograph, cfg: BoostConfig, enc
         mic: the image they belong to (same size).
         cfg: booster settings.
         encoder: optional prepared encoder (reuse across images).
+        field: the image's material field if already computed (``fused``/``field`` methods).
 
     Returns:
         The boosted segmentation, with the raw run record extended.
@@ -169,7 +192,9 @@ def boost_segmentation(raw: Segmentation, mic: Micrograph, cfg: BoostConfig, enc
             encoder=encoder,
         )
     else:
-        masks, info = boost_masks(mic.image, raw.masks, cfg, encoder)
+        if cfg.method != "crops" and field is None:
+            field = micrograph_field(mic, cfg)
+        masks, info = boost_masks(mic.image, raw.masks, cfg, encoder, field=field)
     run = dict(raw.run)
     run["boost"] = cfg.to_dict()
     run["boosted"] = True
@@ -206,20 +231,39 @@ def segment_micrograph(
         (raw segmentation, final segmentation); identical objects when ``boost`` is False.
     """
     cfg = (cfg or SegmentConfig()).validate()
-    t = time.perf_counter()
     gen_info: dict[str, Any] = {}
-    records = generate_masks(mic, model, cfg.generator, progress, cache=cache, info=gen_info)
+    field, boxes = None, None
+    method = cfg.boost.method if boost and not cfg.boost.library and not cfg.boost.fill else "crops"
+    t = time.perf_counter()
+    if method != "crops":
+        field = micrograph_field(mic, cfg.boost)
+        if (
+            method == "fused"
+            and cfg.generator.box_placement == "field"
+            and generator_mode(model, cfg.generator) == "boxes"
+        ):
+            from samiam.field.prompts import field_prompt_boxes
+
+            boxes, gen_info["placed_prompts"] = field_prompt_boxes(
+                field.labels, tuple(cfg.generator.box_scales), cfg.generator.box_overlap
+            )
+    field_time = time.perf_counter() - t
+    t = time.perf_counter()
+    if method == "field":  # no SAM at all
+        records: list[MaskRecord] = []
+    else:
+        records = generate_masks(mic, model, cfg.generator, progress, cache=cache, info=gen_info, boxes=boxes)
     gen_time = time.perf_counter() - t
     run = _base_run_record(model.describe(), cfg)
     run.update(
         generator_mode=generator_mode(model, cfg.generator),
         model_choice=model.reason,
         boosted=False,
-        timings={"generate": round(gen_time, 4)},
+        timings={"generate": round(gen_time, 4), "field": round(field_time, 4)},
         input={"file": mic.source, "dtype": mic.dtype, "pixel_size": mic.pixel_size, "pixel_unit": mic.pixel_unit},
         **gen_info,
     )
     raw = Segmentation(file=mic.source, height=mic.height, width=mic.width, masks=records, run=run)
     if not boost:
         return raw, raw
-    return raw, boost_segmentation(raw, mic, cfg.boost, encoder)
+    return raw, boost_segmentation(raw, mic, cfg.boost, encoder, field)

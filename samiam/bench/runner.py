@@ -22,7 +22,7 @@ from samiam.bench.boundary import DEFAULT_RATIO
 from samiam.bench.datasets import Sample, open_dataset
 from samiam.bench.metrics import MATCH_IOU, PAPER_DIFFICULTY_WEIGHTS, score_image
 from samiam.bench.report import plot_summary, summarise, write_markdown
-from samiam.boost.config import BoostConfig
+from samiam.boost.config import METHODS, BoostConfig
 from samiam.errors import InputError, ParameterError, SamiamError
 from samiam.generate.config import GeneratorConfig
 from samiam.io.write import check_writable_dir, read_masks_json, write_json
@@ -124,18 +124,23 @@ def parse_methods(text: str | None) -> list[str] | None:
 def _model_methods(methods: list[str] | None) -> list[str]:
     methods = methods or [RAW, BOOSTED]
     for m in methods:
-        if m not in (RAW, BOOSTED) and not (m.startswith(BOOSTED + "-") and len(m) > len(BOOSTED) + 1):
+        known = m in (RAW, BOOSTED, *METHODS)
+        if not known and not (m.startswith(BOOSTED + "-") and len(m) > len(BOOSTED) + 1):
             raise ParameterError(
-                f"unknown method '{m}'; expected raw, boosted or boosted-<encoder> (e.g. boosted-stats)"
+                f"unknown method '{m}'; expected raw, boosted (the default booster), {', '.join(METHODS)} "
+                "or boosted-<encoder> (e.g. boosted-stats)"
             )
     return methods
 
 
 def boost_config_for(method: str, base: BoostConfig) -> BoostConfig:
-    """Booster settings of a method: ``boosted`` = ``base``; ``boosted-ENC`` = ``base`` with encoder ENC."""
+    """Booster settings of a method: ``boosted`` = ``base``; ``fused``/``crops``/``field`` = ``base``
+    with that method; ``boosted-ENC`` = ``base`` with encoder ENC (and the crop booster)."""
     if method == BOOSTED:
         return base
-    return dataclasses.replace(base, encoder=method[len(BOOSTED) + 1 :])
+    if method in METHODS:
+        return dataclasses.replace(base, method=method)
+    return dataclasses.replace(base, encoder=method[len(BOOSTED) + 1 :], method="crops")
 
 
 def prediction_sources(folder: Path, wanted: list[str] | None) -> dict[str, tuple[Path, str]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from samiam.errors import ParameterError
+from samiam.field.build import FieldConfig
+
+METHODS = ("fused", "crops", "field")
 
 
 @dataclass
@@ -29,6 +32,13 @@ class BoostConfig:
         materials: number of materials, or 0 to choose it automatically.
         max_materials: upper bound for the automatic choice.
         seed: seed for crop sampling and K-means.
+    Method (docs/segment.md, benchmarks/quality/RESULTS.md):
+        method: ``fused`` (SAM masks take their material from the dense field, impure masks are
+            split along it, the field fills the rest), ``crops`` (the paper's crop booster), or
+            ``field`` (the dense field alone, no SAM).
+        field: settings of the dense material field (``samiam.field``).
+        fusion_purity: share of a mask one field material must hold for the mask to be pure.
+        fusion_min_confidence: field posterior from which pixels outside the masks are assigned.
     Named materials (docs/few-shot.md):
         library: a material library file (``samiam materials learn``): masks are named by it
             instead of being clustered; None for unsupervised merging.
@@ -51,6 +61,10 @@ class BoostConfig:
     seed: int = 0
     library: str | None = None
     fill: bool = False
+    method: str = "fused"
+    field: FieldConfig = field(default_factory=FieldConfig)
+    fusion_purity: float = 0.8
+    fusion_min_confidence: float = 0.5
 
     def validate(self) -> BoostConfig:
         """Check ranges; return self.
@@ -77,6 +91,14 @@ class BoostConfig:
             raise ParameterError(f"materials must be a positive number or 'auto', got {self.materials}")
         if self.max_materials < 1:
             raise ParameterError(f"max-materials must be >= 1, got {self.max_materials}")
+        if self.method not in METHODS:
+            raise ParameterError(f"method must be one of {', '.join(METHODS)}, got '{self.method}'")
+        if not 0 < self.fusion_purity <= 1 or not 0 <= self.fusion_min_confidence <= 1:
+            raise ParameterError(
+                f"fusion purity must be in (0, 1] and min confidence in [0, 1], got "
+                f"{self.fusion_purity}, {self.fusion_min_confidence}"
+            )
+        self.field.validate()
         return self
 
     def to_dict(self) -> dict:

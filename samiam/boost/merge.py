@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -150,24 +152,40 @@ def merge_by_material(
     for i in order:  # later paints win
         x, y, w, h = records[i].bbox
         owner[y : y + h, x : x + w][records[i].decode_box()] = winner[i]
-    materials = [c for c in np.unique(owner) if c >= 0]
+    return materials_from_owner(
+        owner,
+        lambda c: _merge_facts(records, winner, confidence, c),
+    )
+
+
+def _merge_facts(
+    records: list[MaskRecord], winner: np.ndarray, confidence: np.ndarray, c: int
+) -> tuple[float, dict[str, Any]]:
+    members = [i for i in range(len(records)) if winner[i] == c]
+    score = float(np.mean([records[i].score for i in members])) if members else 0.0
+    extra = {"merged_from": len(members), "vote_confidence": round(float(np.mean(confidence[members])), 3)}
+    return score, extra
+
+
+def materials_from_owner(
+    owner: np.ndarray, facts: Callable[[int], tuple[float, dict[str, Any]]] | None = None
+) -> list[MaskRecord]:
+    """One record per value >= 0 of a material map, numbered 1.. by decreasing area.
+
+    Args:
+        owner: (H, W) int map, -1 = unsegmented, c >= 0 = material c.
+        facts: ``c -> (score, extra)`` for each material's record (score 1, no extra if None).
+
+    Returns:
+        Disjoint records with ``material`` = 1-based id.
+    """
     out = []
-    for c in materials:
+    for c in np.unique(owner):
+        if c < 0:
+            continue
         m = owner == c
-        members = [i for i in range(len(records)) if winner[i] == c]
-        score = float(np.mean([records[i].score for i in members])) if members else 0.0
-        out.append(
-            MaskRecord(
-                rle=encode_rle(m),
-                bbox=bbox_of(m),
-                area=int(m.sum()),
-                score=score,
-                extra={
-                    "merged_from": len(members),
-                    "vote_confidence": round(float(np.mean(confidence[members])), 3),
-                },
-            )
-        )
+        score, extra = facts(int(c)) if facts is not None else (1.0, {})
+        out.append(MaskRecord(rle=encode_rle(m), bbox=bbox_of(m), area=int(m.sum()), score=score, extra=dict(extra)))
     out.sort(key=lambda r: -r.area)
     for k, r in enumerate(out, start=1):
         r.material = k

@@ -73,6 +73,8 @@ def benchmark(
     crop_size: int = opt.CROP_SIZE,
     crops_per_mask: int = opt.CROPS_PER_MASK,
     seed: int = opt.SEED,
+    method: str = opt.METHOD,
+    box_placement: str = opt.BOX_PLACEMENT,
     mode: str = typer.Option(
         "auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."
     ),
@@ -115,8 +117,11 @@ def benchmark(
                 pred_iou_thresh,
                 stability_thresh,
                 box_nms_thresh,
+                box_placement,
             ),
-            boost=opt.boost_config(materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed),
+            boost=opt.boost_config(
+                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, method=method
+            ),
             reuse_raw=reuse_raw,
             difficulty_weights=parse_weights(weights),
             match_iou=match_iou,
@@ -127,9 +132,9 @@ def benchmark(
         summary = result.results["summary"]
         width = max(len("method"), *(len(m) for m in summary))
         typer.echo(f"{'method':<{width}}  " + "  ".join(f"{h:>8}" for _, h in SUMMARY_COLUMNS))
-        for method, entry in summary.items():
+        for name, entry in summary.items():
             values = [_fmt(entry["all"].get(k), k) for k, _ in SUMMARY_COLUMNS]
-            typer.echo(f"{method:<{width}}  " + "  ".join(f"{v:>8}" for v in values))
+            typer.echo(f"{name:<{width}}  " + "  ".join(f"{v:>8}" for v in values))
         n = result.results["dataset"]["n_scored"]
         typer.echo(f"scored {n} image(s); wrote {', '.join(str(p) for p in result.files.values())}")
         for problem in result.problems:

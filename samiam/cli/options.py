@@ -23,6 +23,14 @@ LIBRARY = typer.Option(
     None, "--library", help="Material library (samiam materials learn): name masks by it instead of clustering."
 )
 FILL = typer.Option(False, "--fill", help="Assign unsegmented pixels whose texture matches a material.")
+METHOD = typer.Option(
+    "fused",
+    "--method",
+    help="fused (SAM masks + dense material field) | crops (the paper's crop booster) | field (no SAM, fast).",
+)
+BOX_PLACEMENT = typer.Option(
+    "field", "--box-placement", help="field (fine boxes only on field boundaries, with --method fused) | grid."
+)
 
 
 def parse_materials(value: str) -> int:
@@ -60,9 +68,11 @@ def boost_config(
     seed: int,
     library: str | None = None,
     fill: bool = False,
+    method: str = "fused",
 ) -> BoostConfig:
     """Build and validate a ``BoostConfig`` from CLI values."""
     return BoostConfig(
+        method=method,
         library=str(library) if library else None,
         fill=fill,
         materials=parse_materials(materials),
@@ -84,6 +94,7 @@ def generator_config(
     pred_iou_thresh: float | None,
     stability_thresh: float | None,
     box_nms_thresh: float,
+    box_placement: str = "field",
 ) -> GeneratorConfig:
     """Build and validate a ``GeneratorConfig`` from CLI values (None = the mode's default)."""
     cfg = GeneratorConfig(
@@ -92,6 +103,7 @@ def generator_config(
         crop_n_layers=crop_n_layers,
         box_scales=parse_scales(box_scales),
         box_overlap=box_overlap,
+        box_placement=box_placement,
         box_nms_thresh=box_nms_thresh,
         pred_iou_thresh=pred_iou_thresh,
         stability_score_thresh=stability_thresh,

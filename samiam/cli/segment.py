@@ -33,6 +33,8 @@ def segment(
     seed: int = opt.SEED,
     library: Path | None = opt.LIBRARY,
     fill: bool = opt.FILL,
+    method: str = opt.METHOD,
+    box_placement: str = opt.BOX_PLACEMENT,
     no_boost: bool = typer.Option(False, "--no-boost", help="Write the raw generator masks as the result."),
     mode: str = typer.Option(
         "auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."
@@ -82,11 +84,21 @@ def segment(
             pred_iou_thresh,
             stability_thresh,
             box_nms_thresh,
+            box_placement,
         )
         cfg = SegmentConfig(
             generator=dataclasses.replace(gen, tile=parse_tile(tile), halo=halo),
             boost=opt.boost_config(
-                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
+                materials,
+                encoder,
+                encoder_weights,
+                crop_size,
+                crops_per_mask,
+                max_materials,
+                seed,
+                library,
+                fill,
+                method,
             ),
         ).validate()
         files = expand_inputs(inputs)
@@ -146,6 +158,7 @@ def boost(
     seed: int = opt.SEED,
     library: Path | None = opt.LIBRARY,
     fill: bool = opt.FILL,
+    method: str = opt.METHOD,
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
 ) -> None:
     """Re-run only the booster on saved raw masks (cheap parameter sweeps)."""
@@ -155,7 +168,7 @@ def boost(
 
     def run():
         cfg = opt.boost_config(
-            materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
+            materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill, method
         )
         check_writable_dir(outdir)
         raw = read_masks_json(raw_json)

@@ -47,6 +47,8 @@ def labelstudio(
     crops_per_mask: int = opt.CROPS_PER_MASK,
     library: Path | None = opt.LIBRARY,
     fill: bool = opt.FILL,
+    method: str = opt.METHOD,
+    box_placement: str = opt.BOX_PLACEMENT,
     seed: int = opt.SEED,
     mode: str = typer.Option("auto", "--prompts", help="auto | points | boxes: prompts of automatic mode."),
     points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
@@ -101,9 +103,19 @@ def labelstudio(
                 pred_iou_thresh,
                 stability_thresh,
                 box_nms_thresh,
+                box_placement,
             ),
             boost=opt.boost_config(
-                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill
+                materials,
+                encoder,
+                encoder_weights,
+                crop_size,
+                crops_per_mask,
+                max_materials,
+                seed,
+                library,
+                fill,
+                method,
             ),
         ).validate()
         resolver = ImageResolver(url=label_studio_url, api_key=api_key, local_files_root=local_files_root)

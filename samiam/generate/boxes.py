@@ -59,6 +59,7 @@ def generate_box_grid(
     image_rgb: np.ndarray,
     cfg: GeneratorConfig,
     progress: Callable[[int], None] | None = None,
+    boxes: np.ndarray | None = None,
 ) -> list[MaskRecord]:
     """Segment an HxWx3 uint8 image with a grid of box prompts.
 
@@ -67,6 +68,8 @@ def generate_box_grid(
         image_rgb: HxWx3 uint8.
         cfg: generator settings (box_scales, box_overlap, box_batch, filters).
         progress: called with the number of prompts done after each batch.
+        boxes: (N, 4) prompt boxes x1, y1, x2, y2 to use instead of the blind grid
+            (``samiam.field.prompts.field_prompt_boxes``).
 
     Returns:
         Mask records with predicted IoU, stability score and prompt box in ``extra``.
@@ -79,7 +82,8 @@ def generate_box_grid(
     predictor.set_image(image_rgb)
     sam = model.sam
     iou_thresh, stab_thresh = cfg.thresholds("boxes")
-    boxes = box_grid(h, w, tuple(cfg.box_scales), cfg.box_overlap)
+    if boxes is None:
+        boxes = box_grid(h, w, tuple(cfg.box_scales), cfg.box_overlap)
     keep_logits, keep_iou, keep_stab, keep_prompt = [], [], [], []
     for start in range(0, len(boxes), cfg.box_batch):
         chunk = torch.as_tensor(boxes[start : start + cfg.box_batch], device=predictor.device)

@@ -22,6 +22,8 @@ class GeneratorConfig:
         box_scales: box sides as fractions of the image's short side.
         box_overlap: overlap of neighbouring boxes of one scale (0.5 = stride of half a box).
         box_batch: prompts decoded together.
+        box_placement: ``field`` (with ``--method fused``: the finest scale only where the material
+            field sees a boundary, ``samiam.field.prompts``) or ``grid`` (every box of every scale).
     Shared filters:
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh,
         min_mask_region_area (pixels; holes/islands smaller than this are cleaned).
@@ -41,6 +43,7 @@ class GeneratorConfig:
     box_scales: tuple[float, ...] = (0.5, 0.25, 0.125)
     box_overlap: float = 0.5
     box_batch: int = 32
+    box_placement: str = "field"
     pred_iou_thresh: float | None = None  # None: the mode's default (DEFAULT_THRESHOLDS)
     stability_score_thresh: float | None = None
     stability_score_offset: float = 1.0
@@ -56,6 +59,8 @@ class GeneratorConfig:
         Raises:
             ParameterError: a value outside its range.
         """
+        if self.box_placement not in ("field", "grid"):
+            raise ParameterError(f"box placement must be field or grid, got '{self.box_placement}'")
         if self.mode not in ("auto", "points", "boxes"):
             raise ParameterError(f"generator mode must be auto, points or boxes, got '{self.mode}'")
         if self.points_per_side < 1:
