@@ -44,7 +44,7 @@ def test_segment_writes_all_four_outputs(tmp_path: Path, example: Path):
     assert doc["image"] == {"file": str(example), "height": 256, "width": 256}
     run = doc["run"]
     assert run["model"] == "tiny-random" and run["device"] == "cpu" and run["boosted"] is True
-    assert {"generate", "boost_filter", "boost_encode", "boost_cluster"} <= set(run["timings"])
+    assert {"generate", "field", "boost_filter", "boost_fuse"} <= set(run["timings"])
     assert "materials_chosen" in run and run["boost"]["crop_size"] == 60
     labels = cv2.imread(str(out / "two.labels.png"), cv2.IMREAD_UNCHANGED)
     assert labels.dtype == np.uint16 and labels.shape == (256, 256)
