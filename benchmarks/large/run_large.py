@@ -205,14 +205,20 @@ def write_markdown(results: dict) -> None:
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [_row(name, r, first) for name, r in runs.items()]
-        lines += ["", "rerun-boost reuses the stored generator result (no model call); rerun-generator reuses "
-                  "the embeddings and per-prompt decoder outputs and redoes filtering, NMS, upsampling and "
-                  "stitching. Both then run the booster and write the outputs."]
+        lines += [
+            "",
+            "rerun-boost reuses the stored generator result (no model call); rerun-generator reuses "
+            "the embeddings and per-prompt decoder outputs and redoes filtering, NMS, upsampling and "
+            "stitching. Both then run the booster and write the outputs.",
+        ]
         if "first" in runs and "rerun-boost" in runs:
             rb = runs["rerun-boost"]
-            lines += ["", "Targets: peak RSS < 4 GB: "
-                      f"{max(r['peak_rss_gb'] for r in runs.values()):.2f} GB at most. "
-                      f"Cached re-run >= 5x faster: rerun-boost {runs['first']['wall_s'] / rb['wall_s']:.1f}x."]
+            lines += [
+                "",
+                "Targets: peak RSS < 4 GB: "
+                f"{max(r['peak_rss_gb'] for r in runs.values()):.2f} GB at most. "
+                f"Cached re-run >= 5x faster: rerun-boost {runs['first']['wall_s'] / rb['wall_s']:.1f}x.",
+            ]
         lines += ["", "Commands:", ""] + [f"- {name}: `{r['command']}`" for name, r in runs.items()]
     study = results.get("tile_study")
     if study:

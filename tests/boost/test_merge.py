@@ -15,7 +15,9 @@ def test_fragments_of_two_lattices_merge_into_two_materials(two_lattice_image, m
     img, lab = two_lattice_image
     recs, truth = grid_fragments(lab)
     assert len(recs) >= 8 and set(truth) == {1, 2}
-    final, info = boost_masks(img, recs, BoostConfig(method="crops", materials=materials, crop_size=32, min_area_frac=0.0))
+    final, info = boost_masks(
+        img, recs, BoostConfig(method="crops", materials=materials, crop_size=32, min_area_frac=0.0)
+    )
     assert info["materials"] == 2, info
     # each final mask is exactly the union of the fragments of one lattice
     for region in (1, 2):
