@@ -350,6 +350,7 @@ class BatchRun:
         self._sha: dict[Path, str | None] = {}
         self._order: dict[tuple[str, int | None], int] = {}
         self.manifest_every = manifest_every
+        self.extra: dict[str, Any] = {}  # further manifest sections (e.g. ``cluster``)
 
     @property
     def manifest_path(self) -> Path:
@@ -453,6 +454,7 @@ class BatchRun:
             "counts": self.counts(),
             "images": [r.to_dict() for r in results],
             "failures": [{"path": r.path, "frame": r.frame, "error": r.error} for r in results if r.status == "failed"],
+            **self.extra,
         }
 
     def write_manifest(self) -> None:

@@ -1,0 +1,121 @@
+"""Client side: one task per item, submitted in a bounded window, outcomes yielded as they finish."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MIN_WINDOW = 32  # tasks in flight when the cluster has few (or not yet any) workers
+PER_THREAD = 4  # tasks in flight per worker thread: keeps workers fed between round trips
+
+
+@dataclass
+class Outcome:
+    """What became of one item: its task's return value, or why it has none.
+
+    Attributes:
+        index: position of the item in the submitted sequence.
+        value: the task's return value (None when it failed).
+        error: empty, or one line saying why the task failed (it raised, its workers died).
+    """
+
+    index: int
+    value: Any = None
+    error: str = ""
+
+
+def default_window(client: Any) -> int:
+    """Tasks kept in flight: ``PER_THREAD`` per worker thread now present, at least ``MIN_WINDOW``."""
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # noqa: BLE001  (a scheduler that cannot say: the floor is enough)
+        threads = 0
+    return max(MIN_WINDOW, PER_THREAD * threads)
+
+
+def _error_line(exc: BaseException) -> str:
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        tries = getattr(exc, "allowed_failures", 0) + 1
+        return f"the worker running it died, {tries} time(s) on {tries} worker(s) (KilledWorker)"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _outcome(index: int, future: Any) -> Outcome | None:
+    """The task's outcome, or None when its result was lost with a worker and is being recomputed."""
+    if future.status == "finished":
+        return Outcome(index, value=future.result())  # a result lost meanwhile is recomputed, then returned
+    if future.status == "error":
+        return Outcome(index, error=_error_line(future.exception()))
+    if future.status == "cancelled":
+        return Outcome(index, error="task cancelled on the cluster")
+    return None  # pending again: its worker died after it finished
+
+
+def run_bounded(
+    client: Any,
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *args: Any,
+    window: int | None = None,
+    name: str = "samiam",
+) -> Iterator[Outcome]:
+    """Run ``fn(item, *args)`` for every item on the cluster, at most ``window`` at a time.
+
+    The client holds only the window's futures, so its memory does not grow with the number of
+    items. Each item's outcome is yielded once, in the order tasks finish. A task whose worker
+    dies is rerun by the scheduler on another worker (up to its ``allowed-failures``), then
+    reported as failed. Closing the iterator (Ctrl-C, an error in the caller) cancels the tasks
+    still in flight; finished ones are unaffected.
+
+    Args:
+        client: a ``distributed.Client``.
+        fn: the task (importable on the workers).
+        items: one task per item.
+        args: further arguments, the same for every task.
+        window: tasks in flight (default ``default_window``).
+        name: prefix of the task keys (a fresh token per call keeps runs apart on a shared scheduler).
+
+    Yields:
+        One ``Outcome`` per item.
+    """
+    from distributed import as_completed
+
+    window = window or default_window(client)
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    token = uuid.uuid4().hex[:12]
+    todo = iter(enumerate(items))
+    pending: dict[str, tuple[int, Any]] = {}
+    done = as_completed()
+
+    def submit_next() -> bool:
+        nxt = next(todo, None)
+        if nxt is None:
+            return False
+        i, item = nxt
+        future = client.submit(fn, item, *args, key=f"{name}-{token}-{i}", pure=False)
+        pending[future.key] = (i, future)
+        done.add(future)
+        return True
+
+    try:
+        while len(pending) < window and submit_next():
+            pass
+        for future in done:
+            index, _ = pending[future.key]
+            outcome = _outcome(index, future)
+            if outcome is None:
+                done.add(future)  # wait for it again
+                continue
+            del pending[future.key]
+            future.release()
+            submit_next()
+            yield outcome
+    finally:
+        if pending:
+            client.cancel([f for _, f in pending.values()])
