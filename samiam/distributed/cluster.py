@@ -69,6 +69,7 @@ def local_cluster(workers: int, *, tries: int = DEFAULT_TRIES, dashboard: str | 
             processes=True,
             dashboard_address=dashboard,
             env=_threads_env(workers),
+            preload=["samiam.distributed.worker"],  # its dask_setup: workers leave Ctrl-C to the client
         )
 
 

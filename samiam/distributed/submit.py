@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,26 @@ def default_window(client: Any) -> int:
     except Exception:  # noqa: BLE001  (a scheduler that cannot say: the floor is enough)
         threads = 0
     return max(MIN_WINDOW, PER_THREAD * threads)
+
+
+@contextmanager
+def _ctrl_c_after() -> Iterator[None]:
+    """Hold a Ctrl-C that comes during a short client call until it returns.
+
+    ``distributed`` logs a spurious error when interrupted inside one of its synchronous calls;
+    the waits between results (where a run spends its time) stay interruptible at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _error_line(exc: BaseException) -> str:
@@ -98,7 +121,8 @@ def run_bounded(
         if nxt is None:
             return False
         i, item = nxt
-        future = client.submit(fn, item, *args, key=f"{name}-{token}-{i}", pure=False)
+        with _ctrl_c_after():
+            future = client.submit(fn, item, *args, key=f"{name}-{token}-{i}", pure=False)
         pending[future.key] = (i, future)
         done.add(future)
         return True
@@ -108,14 +132,16 @@ def run_bounded(
             pass
         for future in done:
             index, _ = pending[future.key]
-            outcome = _outcome(index, future)
-            if outcome is None:
-                done.add(future)  # wait for it again
-                continue
-            del pending[future.key]
-            future.release()
+            with _ctrl_c_after():
+                outcome = _outcome(index, future)
+                if outcome is None:
+                    done.add(future)  # wait for it again
+                    continue
+                del pending[future.key]
+                future.release()
             submit_next()
             yield outcome
     finally:
         if pending:
-            client.cancel([f for _, f in pending.values()])
+            with _ctrl_c_after():
+                client.cancel([f for _, f in pending.values()])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -63,3 +64,17 @@ def worker_device(requested: str | None) -> str:
 
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return f"cuda:{worker_rank() % n}" if n > 1 else "auto"
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload hook of local worker processes: ignore Ctrl-C, which the client handles.
+
+    A terminal's Ctrl-C reaches every process of the group; the client then cancels the run and
+    closes the cluster, so workers need not (and should not print tracebacks of their own).
+    """
+    import logging
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a task cancelled when the client stops the run is expected, not worth a warning per image
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
