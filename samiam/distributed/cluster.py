@@ -48,13 +48,13 @@ def _threads_env(workers: int) -> dict[str, str]:
     return {k: os.environ.get(k, per) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def local_cluster(workers: int, *, tries: int = DEFAULT_TRIES, dashboard: str | None = ":8787") -> Any:
+def local_cluster(workers: int, *, tries: int = DEFAULT_TRIES, dashboard: str = ":8787") -> Any:
     """A ``LocalCluster`` of ``workers`` processes with one thread each (torch holds the GIL).
 
     Args:
         workers: worker processes.
         tries: runs of a task on workers that die under it before it is marked failed.
-        dashboard: dashboard address (``:8787``; a busy port falls back to a free one), or None.
+        dashboard: dashboard address (``:8787``; a busy port falls back to a free one; ``:0`` any free one).
 
     Returns:
         The cluster (close it, or use it as a context manager).
@@ -137,7 +137,7 @@ def open_client(
     spec: ClusterSpec,
     *,
     tries: int = DEFAULT_TRIES,
-    dashboard: str | None = ":8787",
+    dashboard: str = ":8787",
     timeout_s: float | None = None,
 ) -> Iterator[Any]:
     """Open a ``distributed.Client`` on the cluster ``spec`` names; close what was created on exit.
@@ -145,7 +145,7 @@ def open_client(
     Args:
         spec: parsed ``--cluster``.
         tries: for clusters created here, runs of an image on dying workers before it fails.
-        dashboard: dashboard address of clusters created here, or None.
+        dashboard: dashboard address of local clusters created here.
         timeout_s: how long to wait for a running scheduler (default ``CONNECT_TIMEOUT_S``).
 
     Yields:

@@ -17,7 +17,7 @@ def dask_client():
 
     from samiam.distributed.cluster import local_cluster
 
-    cluster = local_cluster(2, tries=TRIES, dashboard=None)
+    cluster = local_cluster(2, tries=TRIES, dashboard=":0")
     client = Client(cluster)
     yield client
     client.close()
