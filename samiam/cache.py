@@ -352,31 +352,13 @@ class CachingDecoder(torch.nn.Module):
 
 
 def _records_to_json(records: list[MaskRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rle": r.rle,
-            "bbox": list(r.bbox),
-            "area": int(r.area),
-            "score": float(r.score),
-            "material": r.material,
-            "extra": r.extra,
-        }
-        for r in records
-    ]
+    return [{"rle": r.rle, "bbox": list(r.bbox), "area": int(r.area), "score": float(r.score),
+             "material": r.material, "extra": r.extra} for r in records]
 
 
 def _records_from_json(items: list[dict[str, Any]]) -> list[MaskRecord]:
-    return [
-        MaskRecord(
-            rle=d["rle"],
-            bbox=list(d["bbox"]),
-            area=int(d["area"]),
-            score=float(d["score"]),
-            material=d.get("material"),
-            extra=dict(d.get("extra") or {}),
-        )
-        for d in items
-    ]
+    return [MaskRecord(rle=d["rle"], bbox=list(d["bbox"]), area=int(d["area"]), score=float(d["score"]),
+                       material=d.get("material"), extra=dict(d.get("extra") or {})) for d in items]
 
 
 def generator_code_hash() -> str:
@@ -389,14 +371,8 @@ def generator_code_hash() -> str:
     import inspect
 
     h = hashlib.sha256()
-    for name in (
-        "samiam.generate.boxes",
-        "samiam.generate.points",
-        "samiam.generate.tiling",
-        "samiam.generate.config",
-        "samiam.pipeline",
-        "samiam.masks",
-    ):
+    for name in ("samiam.generate.boxes", "samiam.generate.points", "samiam.generate.tiling",
+                 "samiam.generate.config", "samiam.pipeline", "samiam.masks"):
         h.update(inspect.getsource(importlib.import_module(name)).encode())
     return h.hexdigest()
 
