@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +82,7 @@ def _outcome(index: int, future: Any) -> Outcome | None:
 def run_bounded(
     client: Any,
     fn: Callable[..., Any],
-    items: Sequence[Any],
+    items: Iterable[Any],
     *args: Any,
     window: int | None = None,
     name: str = "samiam",
@@ -98,7 +98,7 @@ def run_bounded(
     Args:
         client: a ``distributed.Client``.
         fn: the task (importable on the workers).
-        items: one task per item.
+        items: one task per item, read lazily as the window frees (a generator is fine).
         args: further arguments, the same for every task.
         window: tasks in flight (default ``default_window``).
         name: prefix of the task keys (a fresh token per call keeps runs apart on a shared scheduler).
