@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import uuid
@@ -68,15 +69,18 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _outcome(index: int, future: Any) -> Outcome | None:
-    """The task's outcome, or None when its result was lost with a worker and is being recomputed."""
+def _outcome(index: int, future: Any, value: Any) -> Outcome:
+    """The task's outcome from ``as_completed(with_results=True, raise_errors=False)``."""
     if future.status == "finished":
-        return Outcome(index, value=future.result())  # a result lost meanwhile is recomputed, then returned
+        return Outcome(index, value=value)
     if future.status == "error":
-        return Outcome(index, error=_error_line(future.exception()))
-    if future.status == "cancelled":
-        return Outcome(index, error="task cancelled on the cluster")
-    return None  # pending again: its worker died after it finished
+        exc = value[1] if isinstance(value, tuple) else value  # (type, exception, traceback)
+        return Outcome(index, error=_error_line(exc) if isinstance(exc, BaseException) else str(exc))
+    return Outcome(index, error=f"task {future.status} on the cluster")
+
+
+def _call(item: Any, fn: Callable[..., Any], args: tuple) -> Any:
+    return fn(item, *args)
 
 
 def run_bounded(
@@ -114,33 +118,32 @@ def run_bounded(
     token = uuid.uuid4().hex[:12]
     todo = iter(enumerate(items))
     pending: dict[str, tuple[int, Any]] = {}
-    done = as_completed()
+    done = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
+    chunk = max(1, window // 4)  # submit in chunks: one message for many tasks
 
-    def submit_next() -> bool:
-        nxt = next(todo, None)
-        if nxt is None:
-            return False
-        i, item = nxt
+    def refill() -> None:
+        room = window - len(pending)
+        if room < chunk and pending:
+            return
+        batch = list(itertools.islice(todo, room))
+        if not batch:
+            return
+        keys = [f"{name}-{token}-{i}" for i, _ in batch]
         with _ctrl_c_after():
-            future = client.submit(fn, item, *args, key=f"{name}-{token}-{i}", pure=False)
-        pending[future.key] = (i, future)
-        done.add(future)
-        return True
+            futures = client.map(_call, [it for _, it in batch], fn=fn, args=args, key=keys, pure=False)
+        for (i, _), future in zip(batch, futures, strict=True):
+            pending[future.key] = (i, future)
+        done.update(futures)
 
     try:
-        while len(pending) < window and submit_next():
-            pass
-        for future in done:
-            index, _ = pending[future.key]
-            with _ctrl_c_after():
-                outcome = _outcome(index, future)
-                if outcome is None:
-                    done.add(future)  # wait for it again
-                    continue
-                del pending[future.key]
+        refill()
+        for ready in done.batches():
+            for future, value in ready:
+                index, _ = pending.pop(future.key)
+                outcome = _outcome(index, future, value)
                 future.release()
-            submit_next()
-            yield outcome
+                yield outcome
+            refill()
     finally:
         if pending:
             with _ctrl_c_after():
