@@ -114,7 +114,10 @@ def segment(
         return cfg, plan_jobs(files, frame, all_frames), loaded, enc, cache, spec
 
     cfg, jobs, loaded, enc, cache, spec = guarded(prepare)
-    _echo_model(loaded)
+    if spec is None:
+        _echo_model(loaded)
+    else:
+        typer.echo(f"model: {loaded.name} ({loaded.reason}); each worker loads it on --device {device}", err=True)
     batch = BatchRun(outdir, loaded, cfg, boost=not no_boost, encoder=enc, cache=cache, resume=resume)
     failed = skipped = 0
     with contextlib.ExitStack() as stack:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ def _encoder(s: SegmentSettings, device: str) -> Any:
     return once_per_worker(key, lambda: make_encoder(s.encoder, s.encoder_weights, device))
 
 
+@lru_cache(maxsize=64)
+def _sha_of(path: str, mtime_ns: int, size: int) -> str | None:
+    return input_sha256(Path(path))
+
+
+def _input_sha(path: Path) -> str | None:
+    """SHA-256 of an input, once per file version per worker (the frames of a stack share it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _sha_of(str(path), st.st_mtime_ns, st.st_size)
+
+
 def segment_task(job: Job, s: SegmentSettings) -> ImageResult:
     """Worker side: segment one job into ``s.outdir`` (the model is loaded once per worker process).
 
@@ -106,7 +121,7 @@ def segment_task(job: Job, s: SegmentSettings) -> ImageResult:
         encoder=encoder,
         cache=cache,
         signature=s.signature,
-        input_sha=input_sha256(job.path),
+        input_sha=_input_sha(job.path),
     )
 
 
@@ -185,7 +200,12 @@ def start_cluster_run(
         + (f"; dashboard {link}" if link else "; no dashboard (pip install bokeh)")
     )
     batch.manifest_every = MANIFEST_EVERY_S
-    batch.extra["cluster"] = {"spec": spec.describe(), "workers_at_start": workers, "dashboard": link}
+    batch.extra["cluster"] = {
+        "spec": spec.describe(),
+        "workers_at_start": workers,
+        "dashboard": link,
+        "device": settings.device,  # the manifest's model entry is the client's check, on cpu
+    }
     run = batch.collect(jobs, cluster_results(client, jobs, settings, window))
     stack.callback(run.close)  # before the client closes: cancels the tasks in flight, writes the manifest
     return run
