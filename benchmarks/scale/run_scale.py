@@ -82,6 +82,7 @@ def _run_cli(args: list[str]) -> dict:
 
 
 def part_throughput(n: int, size: int) -> dict:
+    machine = _machine()
     folder = _write_images(WORK / f"throughput_{size}", n, size, seed0=100)
     common = [str(folder), "--box-scales", "0.5,0.25", "--no-cache", "-q"]
     rows = []
@@ -97,13 +98,14 @@ def part_throughput(n: int, size: int) -> dict:
             ok=man["counts"]["ok"],
             mean_image_s=round(float(np.mean(secs)), 2),
             images_per_min=round(60 * len(secs) / row["wall_s"], 2),
+            load_after=round(os.getloadavg()[0], 1),
         )
         rows.append(row)
         print(row, flush=True)
     by = {r["label"]: r for r in rows}
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": _machine(),
+        "machine": machine,
         "images": n,
         "size": size,
         "model": "litemedsam (offline default), --box-scales 0.5,0.25",
@@ -198,6 +200,7 @@ def part_overhead(n: int) -> dict:
 
 
 def part_cost(n: int, size: int) -> dict:
+    machine = _machine()
     folder = _write_images(WORK / f"cost_{size}", n, size, seed0=200)
     out = WORK / "cost_out"
     shutil.rmtree(out, ignore_errors=True)
@@ -206,94 +209,122 @@ def part_cost(n: int, size: int) -> dict:
     secs = [r["seconds"] for r in man["images"]]
     row.update(images=len(secs), per_image_s=[round(s, 1) for s in secs], mean_image_s=round(float(np.mean(secs)), 1))
     print(row, flush=True)
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "size": size, **row}
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine, "size": size, **row}
 
 
 def _hours(n: int, per_image_s: float, workers: int, efficiency: float, overhead_s: float) -> float:
     return n * max(per_image_s / (workers * efficiency), overhead_s) / 3600
 
 
+def _throughput_table(thr: dict, name: str) -> list[str]:
+    lines = [
+        f"### {name}",
+        "",
+        f"- date (end): {thr['date']}",
+        f"- machine: {thr['machine']}",
+        f"- folder: {thr['images']} synthetic {thr['size']} x {thr['size']} cross-sections (16-bit PNG); "
+        f"model: {thr['model']}; `OMP_NUM_THREADS=1` (one torch thread per process)",
+        f"- command: `.venv/bin/python benchmarks/scale/run_scale.py --part throughput --n {thr['images']} "
+        f"--size {thr['size']}`; each row one process:",
+        "",
+        "| run | wall s | images/min | mean s per image (worker) | speed-up vs local:1 | load after (1 min) |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = {r["label"]: r for r in thr["rows"]}["local:1"]["wall_s"]
+    for r in thr["rows"]:
+        speed = f"{base / r['wall_s']:.2f}x"
+        load = r.get("load_after", "-")
+        lines.append(
+            f"| {r['label']} | {r['wall_s']} | {r['images_per_min']} | {r['mean_image_s']} | {speed} | {load} |"
+        )
+    lines += [
+        "",
+        f"Ratio of throughputs, 2 workers over 1: **{thr['ratio_2_over_1']}x**. Commands:",
+        "",
+        *[f"- {r['label']}: `{r['command']}`" for r in thr["rows"]],
+        "",
+    ]
+    return lines
+
+
 def part_report() -> None:
-    thr = json.loads((HERE / "throughput.json").read_text())
+    runs = sorted(HERE.glob("throughput*.json"), reverse=True)  # throughput_run1.json, then throughput.json
     ovh = json.loads((HERE / "overhead.json").read_text())
     cost = json.loads((HERE / "cost.json").read_text())
-    eff = min(1.0, thr["ratio_2_over_1"] / 2)
+    sg, nz = ovh["segment"], ovh["noop"]
+    workers = ovh["workers"]
+    # parallel efficiency measured within one run (same load for the per-image cost and the wall time)
+    eff = min(1.0, sg["worker_s_mean_ms"] / (sg["per_image_ms"] * workers))
     c = cost["mean_image_s"]
-    o = ovh["segment"]["overhead_per_image_ms"] / 1000
+    o = sg["overhead_per_image_ms"] / 1000
     n = 10_000
     lines = [
         "# Scale out on Dask: local workers, scheduler overhead, projections",
         "",
-        "Made by `benchmarks/scale/run_scale.py` (see its docstring); each part's raw numbers are in",
-        "`throughput.json`, `overhead.json` and `cost.json` beside this file.",
+        "Made by `benchmarks/scale/run_scale.py` (see its docstring); each part's raw numbers are in the",
+        "`*.json` files beside this file. Wall times include start-up, model loading per worker and, for",
+        "the cluster rows, starting the workers. The machine is shared: other jobs' load is in each table.",
         "",
         "## Throughput: 1 and 2 local workers on the same folder",
         "",
-        f"- date: {thr['date']}",
-        f"- machine: {thr['machine']}",
-        f"- folder: {thr['images']} synthetic {thr['size']} x {thr['size']} cross-sections (16-bit PNG); "
-        f"model: {thr['model']}",
-        "- command: `.venv/bin/python benchmarks/scale/run_scale.py --part throughput`; each row one process:",
-        "",
-        "| run | wall s | images/min | mean s per image (worker) | speed-up vs local:1 |",
-        "|---|---|---|---|---|",
     ]
-    base = {r["label"]: r for r in thr["rows"]}["local:1"]["wall_s"]
-    for r in thr["rows"]:
-        lines.append(
-            f"| {r['label']} | {r['wall_s']} | {r['images_per_min']} | {r['mean_image_s']} | {base / r['wall_s']:.2f}x |"
-        )
+    titles = {
+        "throughput_run1": "Run 1: another job held one of the two cores throughout (seen in `top`)",
+        "throughput": "Run 2: the cores mostly free",
+    }
+    for p in runs:
+        lines += _throughput_table(json.loads(p.read_text()), titles.get(p.stem, p.stem))
     lines += [
+        "The serial row (no `--cluster`) is the baseline: `local:1` was slower than it in both runs (starting",
+        "the cluster and the worker's imports, and a longer time per image on the worker; the cause of the",
+        "latter was not isolated: the client, scheduler and nanny share the two cores). `--cluster` pays off",
+        "from 2 workers on free cores, and on machines with more cores than this one.",
         "",
-        f"Ratio of throughputs, 2 workers over 1: **{thr['ratio_2_over_1']}x** (2 cores; wall times include",
-        "start-up, model loading per worker and, for the cluster rows, starting the workers).",
-        "",
-        "Commands:",
-        "",
-        *[f"- {r['label']}: `{r['command']}`" for r in thr["rows"]],
-        "",
+    ]
+    rn = " / ".join(str(v) for v in nz["rss_growth_mb"].values())
+    rs = " / ".join(str(v) for v in sg["rss_growth_mb"].values())
+    lines += [
         "## Scheduler overhead per image and client memory: 10^4 tiny images",
         "",
         f"- date: {ovh['date']}",
         f"- machine: {ovh['machine']}",
-        f"- {ovh['workers']} local workers; model: {ovh['model']}",
+        f"- {workers} local workers; model: {ovh['model']}",
         "- command: `.venv/bin/python benchmarks/scale/run_scale.py --part overhead` (in-process: the real",
         "  cluster path `cluster_results` + `BatchRun.collect`, manifest every 5 s; after 20 warm-up images)",
         "",
         "| run | images | wall s | ms per image (wall) | worker ms per image | overhead ms per image "
         "| client RSS growth MB after 10^3 / 5x10^3 / 10^4 |",
         "|---|---|---|---|---|---|---|",
-    ]
-    nz, sg = ovh["noop"], ovh["segment"]
-    rn = " / ".join(str(v) for v in nz["rss_growth_mb"].values())
-    rs = " / ".join(str(v) for v in sg["rss_growth_mb"].values())
-    lines += [
         f"| baseline: no-op task | {nz['n']} | {nz['wall_s']} | {nz['per_item_ms']} | 0 | {nz['per_item_ms']} | {rn} |",
         f"| segment (tiny-random) | {sg['n']} | {sg['wall_s']} | {sg['per_image_ms']} | {sg['worker_s_mean_ms']} "
         f"| {sg['overhead_per_image_ms']} | {rs} |",
         "",
-        f"Target: overhead <= 10 ms per image: {sg['overhead_per_image_ms']} ms measured. Overhead = wall / n - "
-        "worker seconds / (n x workers): the part of the wall time the workers did not spend on images "
-        "(client, scheduler, transfers; on this 2-core machine the client and scheduler share the cores "
-        "with both workers).",
-        f"Client memory: the submission holds only the window's futures (no-op row). The segment row grows by "
-        f"the per-image records the manifest is made of ({sg['manifest_mb']} MB of manifest JSON for "
-        f"{sg['n']} images); counts: {sg['counts']}.",
+        f"Target: overhead <= 10 ms per image: **{sg['overhead_per_image_ms']} ms** measured. Overhead = wall / n - "
+        "worker seconds / (n x workers): the wall time the workers did not spend on images (client, "
+        "scheduler, transfers; here the client and the scheduler share the 2 cores with both workers). "
+        f"The no-op row is the bounded submission alone ({nz['per_item_ms']} ms per task, Dask's own "
+        "per-task cost on this machine: `client.map` of all tasks at once measured the same, ~3 ms).",
+        "",
+        f"Target: client memory flat in the number of images: **met by the submission** (no-op row: the window's "
+        f"futures only; the growth is the in-process scheduler's bounded logs), **not by the records**: the "
+        f"segment row grows by ~{sg['rss_growth_mb'][str(n)] / n * 1024:.1f} kB per image, the per-image "
+        f"records the manifest is made of ({sg['manifest_mb']} MB of manifest JSON for {sg['n']} images). "
+        f"Counts: {sg['counts']}.",
         "",
         "## Projection: 10^4 images of 1024 x 1024",
         "",
-        f"- measured per-image cost, serial, LiteMedSAM defaults (box grid, booster): **{c} s** "
-        f"(mean of {cost['images']} images, {cost['date']}; `{cost['command']}`)",
-        f"- 2-worker parallel efficiency measured above: {eff:.2f} (ratio {thr['ratio_2_over_1']} / 2); "
-        f"used for every N > 1 (one core per worker; N > 2 is a projection)",
-        f"- floor: the measured overhead per image ({o * 1000:.1f} ms) times 10^4",
+        f"- measured per-image cost, serial, LiteMedSAM defaults (box grid, booster), one torch thread: **{c} s** "
+        f"(images: {cost['per_image_s']}, {cost['date']}; `{cost['command']}`)",
+        f"- parallel efficiency of 2 workers on 2 cores, measured in the 10^4-image run: {eff:.2f} "
+        f"(worker ms per image / (wall ms per image x 2)); used for every N > 1, one core per worker",
+        f"- floor: the measured overhead per image ({o * 1000:.1f} ms)",
         "",
         "| workers | per-image cost s | hours for 10^4 images | status |",
         "|---|---|---|---|",
     ]
     for w in (1, 2, 8, 32, 128):
         e = 1.0 if w == 1 else eff
-        status = "measured rate" if w <= 2 else "projection (CPU, one core each)"
+        status = "measured cost and efficiency" if w <= 2 else "projection (CPU, one core each)"
         lines.append(f"| {w} CPU | {c} | {_hours(n, c, w, e, o):.1f} | {status} |")
     for g in (1.0, 0.25):
         for w in (1, 4, 8):
@@ -302,13 +333,14 @@ def part_report() -> None:
             )
     lines += [
         "",
-        "The GPU rows assume a per-image cost (1 s and 0.25 s for a 1024 x 1024 image with the booster on the",
-        "worker's CPU); nothing was measured on a GPU. Measure it with `samiam segment --device cuda` on one",
-        "GPU node and replace the assumption.",
+        "The GPU rows assume a per-image cost (1 s and 0.25 s for a 1024 x 1024 image, booster included);",
+        "nothing was measured on a GPU. Measure it with `samiam segment --device cuda` on one GPU node and",
+        "replace the assumption.",
         "",
     ]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    text = "\n".join(lines).replace(str(REPO) + "/", "")
+    (HERE / "RESULTS.md").write_text(text)
+    print(text)
 
 
 def main() -> None:
