@@ -187,6 +187,111 @@ def _remove_partials(outdir: Path, stem: str) -> None:
             p.unlink(missing_ok=True)
 
 
+def input_sha256(path: Path) -> str | None:
+    """SHA-256 of an input file, or None when it is not a readable file (the reader then says why)."""
+    try:
+        return file_sha256(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
+def skipped_result(job: Job, outdir: Path, reason: str) -> ImageResult:
+    """The result of a job whose complete outputs are reused (read back from its masks JSON)."""
+    paths = output_paths(outdir, job.stem)
+    doc = json.loads(paths["masks"].read_text())
+    anns = doc.get("annotations", [])
+    materials = len({a.get("material") for a in anns if a.get("material") is not None})
+    return ImageResult(
+        str(job.path),
+        "skipped",
+        masks=len(anns),
+        materials=materials,
+        frame=job.frame,
+        stem=job.stem,
+        outputs={k: str(v) for k, v in paths.items()},
+        note=reason,
+    )
+
+
+def failed_result(job: Job, error: str, seconds: float = 0.0) -> ImageResult:
+    """The result of a job that could not be segmented."""
+    return ImageResult(str(job.path), "failed", seconds=seconds, error=error, frame=job.frame, stem=job.stem)
+
+
+def segment_job(
+    job: Job,
+    outdir: Path,
+    model: LoadedModel,
+    cfg: SegmentConfig,
+    *,
+    boost: bool = True,
+    encoder: Any = None,
+    cache: FeatureCache | None = None,
+    signature: dict[str, Any] | None = None,
+    input_sha: str | None = None,
+) -> ImageResult:
+    """Segment one job and write its outputs atomically (the masks JSON last); the one per-image step.
+
+    Used by ``BatchRun`` and by cluster workers alike.
+
+    Args:
+        job: the image (file or frame).
+        outdir: output folder.
+        model: the loaded model.
+        cfg: generator and booster settings.
+        boost: run the booster.
+        encoder: prepared texture encoder, or None.
+        cache: embedding cache, or None.
+        signature: ``run_signature`` of the run to resume (None: no resume, always segment).
+        input_sha: SHA-256 of the input file, for the run record and the resume check.
+
+    Returns:
+        ``ok``, ``skipped`` (complete outputs reused) or ``failed`` (a user-caused error; bugs propagate).
+    """
+    t = time.perf_counter()
+    stem = job.stem
+    note = ""
+    if signature is not None:
+        done, reason = check_complete(outdir, stem, signature, input_sha)
+        if done:
+            return skipped_result(job, outdir, reason)
+        if reason != "no complete result":
+            note = f"redone: {reason}"
+    try:
+        _remove_partials(outdir, stem)
+        t_read = time.perf_counter()
+        mic = read_micrograph(job.path, job.frame)
+        read_s = time.perf_counter() - t_read
+        raw, seg = segment_micrograph(mic, model, cfg, boost=boost, encoder=encoder, cache=cache)
+        for s in {id(raw): raw, id(seg): seg}.values():
+            s.run["input_sha256"] = input_sha
+            if job.frame is not None:
+                s.run.setdefault("input", {})["frame"] = job.frame
+        t_write = time.perf_counter()
+        seg.run.setdefault("timings", {}).update(read=round(read_s, 3), total=round(t_write - t, 3))
+        # raw first, masks JSON last: its presence marks a complete result
+        outs = write_segmentation(seg, mic.image, outdir, stem, raw=raw)
+        timings = dict(seg.run.get("timings", {}))
+        timings["write"] = round(time.perf_counter() - t_write, 3)
+        materials = len({m.material for m in seg.masks if m.material is not None})
+        return ImageResult(
+            str(job.path),
+            "ok",
+            masks=len(seg.masks),
+            materials=materials,
+            seconds=time.perf_counter() - t,
+            outputs={k: str(v) for k, v in outs.items()},
+            frame=job.frame,
+            stem=stem,
+            timings=timings,
+            note=note,
+        )
+    except SamiamError as exc:
+        return failed_result(job, str(exc), time.perf_counter() - t)
+    except MemoryError:
+        return failed_result(job, "out of memory (try a smaller --tile)", time.perf_counter() - t)
+
+
 def package_versions() -> dict[str, str | None]:
     """Versions of samiam and the packages that decide results."""
     from importlib.metadata import PackageNotFoundError, version
@@ -212,6 +317,7 @@ class BatchRun:
         cache: embedding/decoder cache, or None.
         resume: skip jobs whose outputs are complete and match the parameters.
         command: the command line, for the manifest.
+        manifest_every: least seconds between manifest rewrites while running (0: after every job).
     """
 
     def __init__(
@@ -225,6 +331,7 @@ class BatchRun:
         cache: FeatureCache | None = None,
         resume: bool = False,
         command: list[str] | None = None,
+        manifest_every: float = 0.0,
     ) -> None:
         self.outdir = Path(outdir)
         self.model = model
@@ -241,6 +348,9 @@ class BatchRun:
         self._t0 = time.perf_counter()
         self._status = "running"
         self._sha: dict[Path, str | None] = {}
+        self._order: dict[tuple[str, int | None], int] = {}
+        self.manifest_every = manifest_every
+        self.extra: dict[str, Any] = {}  # further manifest sections (e.g. ``cluster``)
 
     @property
     def manifest_path(self) -> Path:
@@ -257,12 +367,30 @@ class BatchRun:
         on; bugs propagate. The manifest is rewritten after every job and at the end (also when
         interrupted).
         """
+        jobs = list(jobs)
+        yield from self.collect(jobs, (self._one(job) for job in jobs))
+
+    def collect(self, jobs: list[Job], results: Iterator[ImageResult]) -> Iterator[ImageResult]:
+        """Record results made elsewhere (here or on a cluster), one per job, in any order.
+
+        Args:
+            jobs: every job of the run (for the manifest's inputs and counts).
+            results: the jobs' results as they finish.
+
+        Yields:
+            Each result once it is recorded. The manifest is rewritten after a result when
+            ``manifest_every`` seconds have passed since the last write (0: after every result),
+            and at the end, also when interrupted.
+        """
         self.jobs = list(jobs)
+        self._order = {(str(j.path), j.frame): i for i, j in enumerate(self.jobs)}
+        last = time.perf_counter()
         try:
-            for job in self.jobs:
-                res = self._one(job)
+            for res in results:
                 self.results.append(res)
-                self.write_manifest()
+                if time.perf_counter() - last >= self.manifest_every:
+                    self.write_manifest()
+                    last = time.perf_counter()
                 yield res
             self._status = "finished"
         except BaseException:
@@ -274,84 +402,23 @@ class BatchRun:
             self.write_manifest()
 
     def _one(self, job: Job) -> ImageResult:
-        t = time.perf_counter()
-        stem = job.stem
-        note = ""
-        sha = self._input_sha(job.path)
-        if self.resume:
-            done, reason = check_complete(self.outdir, stem, self.signature, sha)
-            if done:
-                return self._skipped(job, reason)
-            if reason != "no complete result":
-                note = f"redone: {reason}"
-        try:
-            _remove_partials(self.outdir, stem)
-            t_read = time.perf_counter()
-            mic = read_micrograph(job.path, job.frame)
-            read_s = time.perf_counter() - t_read
-            raw, seg = segment_micrograph(
-                mic, self.model, self.cfg, boost=self.boost, encoder=self.encoder, cache=self.cache
-            )
-            for s in {id(raw): raw, id(seg): seg}.values():
-                s.run["input_sha256"] = sha
-                if job.frame is not None:
-                    s.run.setdefault("input", {})["frame"] = job.frame
-            t_write = time.perf_counter()
-            seg.run.setdefault("timings", {}).update(read=round(read_s, 3), total=round(t_write - t, 3))
-            # raw first, masks JSON last: its presence marks a complete result
-            outs = write_segmentation(seg, mic.image, self.outdir, stem, raw=raw)
-            timings = dict(seg.run.get("timings", {}))
-            timings["write"] = round(time.perf_counter() - t_write, 3)
-            materials = len({m.material for m in seg.masks if m.material is not None})
-            return ImageResult(
-                str(job.path),
-                "ok",
-                masks=len(seg.masks),
-                materials=materials,
-                seconds=time.perf_counter() - t,
-                outputs={k: str(v) for k, v in outs.items()},
-                frame=job.frame,
-                stem=stem,
-                timings=timings,
-                note=note,
-            )
-        except SamiamError as exc:
-            return ImageResult(
-                str(job.path), "failed", seconds=time.perf_counter() - t, error=str(exc), frame=job.frame, stem=stem
-            )
-        except MemoryError:
-            return ImageResult(
-                str(job.path),
-                "failed",
-                seconds=time.perf_counter() - t,
-                frame=job.frame,
-                stem=stem,
-                error="out of memory (try a smaller --tile)",
-            )
+        return segment_job(
+            job,
+            self.outdir,
+            self.model,
+            self.cfg,
+            boost=self.boost,
+            encoder=self.encoder,
+            cache=self.cache,
+            signature=self.signature if self.resume else None,
+            input_sha=self._input_sha(job.path),
+        )
 
     def _input_sha(self, path: Path) -> str | None:
         """SHA-256 of an input file, computed once per batch (all frames of a stack share it)."""
         if path not in self._sha:
-            try:
-                self._sha[path] = file_sha256(path) if path.is_file() else None
-            except OSError:
-                self._sha[path] = None
+            self._sha[path] = input_sha256(path)
         return self._sha[path]
-
-    def _skipped(self, job: Job, reason: str) -> ImageResult:
-        doc = json.loads(output_paths(self.outdir, job.stem)["masks"].read_text())
-        anns = doc.get("annotations", [])
-        materials = len({a.get("material") for a in anns if a.get("material") is not None})
-        return ImageResult(
-            str(job.path),
-            "skipped",
-            masks=len(anns),
-            materials=materials,
-            frame=job.frame,
-            stem=job.stem,
-            outputs={k: str(v) for k, v in output_paths(self.outdir, job.stem).items()},
-            note=reason,
-        )
 
     def counts(self) -> dict[str, int]:
         out = {"total": len(self.jobs), "ok": 0, "skipped": 0, "failed": 0}
@@ -363,6 +430,7 @@ class BatchRun:
     def manifest(self) -> dict[str, Any]:
         """The run manifest document."""
         model = {**self.model.describe(), "reason": self.model.reason}
+        results = self.ordered_results()
         return {
             "samiam_version": __version__,
             "status": self._status,
@@ -384,21 +452,25 @@ class BatchRun:
             "versions": package_versions(),
             "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
             "counts": self.counts(),
-            "images": [r.to_dict() for r in self.results],
-            "failures": [
-                {"path": r.path, "frame": r.frame, "error": r.error} for r in self.results if r.status == "failed"
-            ],
+            "images": [r.to_dict() for r in results],
+            "failures": [{"path": r.path, "frame": r.frame, "error": r.error} for r in results if r.status == "failed"],
+            **self.extra,
         }
 
     def write_manifest(self) -> None:
         """Rewrite ``samiam-run.json`` and ``samiam-summary.csv`` atomically."""
         write_json(self.manifest_path, self.manifest())
-        text = summary_csv(self.results)
+        text = summary_csv(self.ordered_results())
         atomic_write(self.summary_path, lambda p: p.write_text(text))
+
+    def ordered_results(self) -> list[ImageResult]:
+        """The results so far in job order (a cluster returns them as they finish)."""
+        n = len(self._order)
+        return sorted(self.results, key=lambda r: self._order.get((r.path, r.frame), n))
 
     def summary_table(self) -> str:
         """The final table for the terminal."""
-        return summary_table(self.results)
+        return summary_table(self.ordered_results())
 
 
 def _row(r: ImageResult) -> list[str]:

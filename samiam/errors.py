@@ -25,3 +25,7 @@ class OutputError(SamiamError):
 
 class ParameterError(SamiamError):
     """An option value is out of its allowed range."""
+
+
+class ClusterError(SamiamError):
+    """A Dask cluster cannot be created or reached, or Dask is not installed."""

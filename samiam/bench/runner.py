@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,31 @@ def _read_predictions(
     return out
 
 
+def score_sample(
+    sample: Sample, segs: dict[str, tuple[Segmentation, Path]], opts: BenchmarkOptions, methods: list[str]
+) -> dict[str, Any] | None:
+    """One image's record for ``results.json``: every method's scores (None when no method has masks)."""
+    scored = {m: {**_score(sample, seg, opts), "prediction": str(p)} for m, (seg, p) in segs.items() if m in methods}
+    if not scored:
+        return None
+    return {
+        "stem": sample.stem,
+        "image": str(sample.image_path) if sample.image_path else None,
+        "groups": sample.groups,
+        "methods": scored,
+    }
+
+
+def _resolved_for_workers(opts: BenchmarkOptions) -> BenchmarkOptions:
+    """Check the model here (a bad one is one error) and pin ``auto`` to what it resolved to."""
+    from samiam.models.build import load_model
+
+    if opts.reuse_raw:
+        return opts
+    loaded = load_model(opts.model, opts.checkpoint, "cpu", verify=opts.verify)
+    return dataclasses.replace(opts, model=loaded.name, checkpoint=loaded.checkpoint)
+
+
 def _one_line(stem: str, scored: dict[str, dict]) -> str:
     parts = [
         f"{m} mIoU {v['summary']['miou']:.3f} B-mIoU {v['summary']['boundary_miou']:.3f} "
@@ -305,6 +330,7 @@ def run_benchmark(
     out_dir: str | Path,
     opts: BenchmarkOptions | None = None,
     echo: Callable[[str], None] | None = None,
+    cluster: Any = None,
 ) -> BenchmarkResult:
     """Score every method on a labelled dataset and write results, report, plot and predictions.
 
@@ -314,6 +340,8 @@ def run_benchmark(
             ``predictions/<method>/<stem>.masks.json``.
         opts: run options.
         echo: where one-line-per-image messages go (default: above the progress bar).
+        cluster: a ``samiam.distributed.spec.ClusterSpec``: segment and score the images on Dask
+            workers (model runs only), or None to run here.
 
     Returns:
         The results, the files written and every problem met (one line each).
@@ -327,6 +355,8 @@ def run_benchmark(
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     segmenter = None
     # check everything a user can get wrong before creating the output folder
+    if opts.predictions is not None and cluster is not None:
+        raise ParameterError("--cluster runs the model on workers; --predictions only scores files, run it without")
     if opts.predictions is not None:
         sources = prediction_sources(Path(opts.predictions), opts.methods)
         methods = list(sources)
@@ -337,42 +367,61 @@ def run_benchmark(
         dataset = open_dataset(dataset_path, read_images=True, limit=opts.limit)
         out_dir = check_writable_dir(out_dir)
         stems = [e.stem for e in dataset.entries]
-        segmenter = _ModelSegmenter(opts, methods, out_dir / "predictions", stems)
-        model = segmenter.model
-        if model is not None:
+        if cluster is not None:  # workers load the model; the client checks it (on cpu) and resolves auto
+            opts = _resolved_for_workers(opts)
+        else:
+            segmenter = _ModelSegmenter(opts, methods, out_dir / "predictions", stems)
+        model = segmenter.model if segmenter is not None else None
+        if cluster is not None:
+            _stderr(f"model: {opts.model}, loaded by each worker on its device")
+        elif model is not None:
             _stderr(f"model: {model.name} on {model.device} ({model.reason})")
         else:
             _stderr(f"model: none loaded, reusing raw masks in {out_dir / 'predictions' / RAW}")
     problems = dataset.problems
     images: list[dict[str, Any]] = []
-    bar = tqdm(dataset.samples(), total=len(dataset), unit="image", disable=not opts.progress, file=sys.stderr)
+    samples = dataset.samples() if cluster is None else None
+    bar = tqdm(samples, total=len(dataset), unit="image", disable=not opts.progress, file=sys.stderr)
     say = echo or (lambda line: bar.write(line, file=sys.stderr))
     try:
-        for sample in bar:
-            if sample is None:  # unreadable label/image: already in problems
-                continue
-            try:
-                if segmenter is None:
-                    segs = _read_predictions(sample, sources, problems)
-                else:
-                    segs = segmenter(sample)
-            except SamiamError as exc:
-                problems.append(str(exc))
-                continue
-            scored = {
-                m: {**_score(sample, seg, opts), "prediction": str(p)} for m, (seg, p) in segs.items() if m in methods
-            }
-            if not scored:
-                continue
-            say(_one_line(sample.stem, scored))
-            images.append(
-                {
-                    "stem": sample.stem,
-                    "image": str(sample.image_path) if sample.image_path else None,
-                    "groups": sample.groups,
-                    "methods": scored,
-                }
-            )
+        if cluster is not None:
+            from samiam.distributed.bench import score_on_cluster
+
+            def _read() -> Iterator[Sample]:
+                for sample in dataset.samples():
+                    if sample is None:  # unreadable label/image: already in problems
+                        bar.update(1)
+                    else:
+                        yield sample
+
+            model_info: dict[str, Any] | None = None
+            for record, found, info in score_on_cluster(cluster, _read(), opts, methods, out_dir / "predictions"):
+                bar.update(1)
+                problems.extend(found)
+                model_info = model_info or info
+                if record is not None:
+                    say(_one_line(record["stem"], record["methods"]))
+                    images.append(record)
+            order = {e.stem: i for i, e in enumerate(dataset.entries)}
+            images.sort(key=lambda r: order.get(r["stem"], len(order)))
+            segmenter_info = model_info or {}
+        else:
+            for sample in bar:
+                if sample is None:  # unreadable label/image: already in problems
+                    continue
+                try:
+                    if segmenter is None:
+                        segs = _read_predictions(sample, sources, problems)
+                    else:
+                        segs = segmenter(sample)
+                except SamiamError as exc:
+                    problems.append(str(exc))
+                    continue
+                record = score_sample(sample, segs, opts, methods)
+                if record is None:
+                    continue
+                say(_one_line(sample.stem, record["methods"]))
+                images.append(record)
     finally:
         bar.close()
     if not images:
@@ -386,7 +435,7 @@ def run_benchmark(
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
             "python": platform.python_version(),
             "methods": methods,
-            "model": segmenter.describe() if segmenter else None,
+            "model": segmenter_info if cluster is not None else segmenter.describe() if segmenter else None,
             "options": opts.record(),
         },
         "dataset": {

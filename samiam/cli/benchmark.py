@@ -88,6 +88,8 @@ def benchmark(
     stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
     box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-image lines."),
+    cluster: str | None = opt.CLUSTER,
+    cluster_jobs: int | None = opt.CLUSTER_JOBS,
 ) -> None:
     """Score raw and boosted masks (or existing predictions) against labelled micrographs."""
 
@@ -128,7 +130,8 @@ def benchmark(
             boundary_ratio=boundary_ratio,
             progress=not quiet,
         )
-        result = run_benchmark(dataset, out, options, echo=(lambda line: None) if quiet else None)
+        spec = opt.cluster_spec(cluster, cluster_jobs)
+        result = run_benchmark(dataset, out, options, echo=(lambda line: None) if quiet else None, cluster=spec)
         summary = result.results["summary"]
         width = max(len("method"), *(len(m) for m in summary))
         typer.echo(f"{'method':<{width}}  " + "  ".join(f"{h:>8}" for _, h in SUMMARY_COLUMNS))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 
 import typer
 
+from samiam.cli import options as opt
 from samiam.cli.app import app
 from samiam.cli.common import guarded
 from samiam.errors import InputError, ParameterError, SamiamError
@@ -142,6 +145,32 @@ def train(
     guarded(body)
 
 
+def analyse_file(path: Path, model, params, out: Path) -> tuple[bool, str]:  # noqa: ANN001
+    """Analyse one image and write its outputs (the per-image step, serial or on a cluster worker).
+
+    Returns:
+        (analysed, the line for the terminal); an unreadable image is (False, its error line).
+    """
+    from samiam.defects import run_defects
+    from samiam.defects.outputs import write_defect_outputs
+    from samiam.defects.readers import read_stm
+
+    try:
+        result = run_defects(read_stm(path), model, params)
+        write_defect_outputs(result, out, model.classes.n_classes)
+    except InputError as exc:
+        return False, f"error: {exc}"
+    counts: dict[int, int] = {}
+    for inst in result.detection.instances:
+        counts[inst.cls] = counts.get(inst.cls, 0) + 1
+    per_class = ", ".join(f"c{c}:{n}" for c, n in sorted(counts.items())) or "none"
+    return True, (
+        f"{path.name}: {len(result.detection.instances)} defects ({per_class}), "
+        f"{result.detection.prepared.steps.n_steps} step(s) excluded, "
+        f"{result.timings['total']:.2f} s -> {out / (result.stem + '.defects.json')}"
+    )
+
+
 @defects_app.command("run")
 def run(
     images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
@@ -157,40 +186,35 @@ def run(
     device: str = DEVICE,
     quiet: bool = QUIET,
     threads: int = THREADS,
+    cluster: str | None = opt.CLUSTER,
+    cluster_jobs: int | None = opt.CLUSTER_JOBS,
 ) -> None:
     """Write defect instances, classes, overlay, character and error maps for every image."""
 
     def body() -> None:
         from tqdm import tqdm
 
-        from samiam.defects import load_model, run_defects
-        from samiam.defects.outputs import write_defect_outputs
-        from samiam.defects.readers import read_stm
+        from samiam.defects import load_model
         from samiam.io.write import check_writable_dir
 
         _set_threads(threads)
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device, blob_threshold, error_mode)
+        spec = opt.cluster_spec(cluster, cluster_jobs)
         files = _inputs(images)
         loaded = load_model(model)
         check_writable_dir(out)
+        if spec is not None:
+            from samiam.distributed.defects import run_defects_on_cluster
+
+            lines = run_defects_on_cluster(spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True))
+        else:
+            lines = (analyse_file(f, loaded, params, out) for f in files)
         failed = 0
-        for f in tqdm(files, desc="images", unit="image", disable=quiet or len(files) < 2, leave=False):
-            try:
-                result = run_defects(read_stm(f), loaded, params)
-                write_defect_outputs(result, out, loaded.classes.n_classes)
-            except InputError as exc:
-                failed += 1
-                tqdm.write(f"error: {exc}", file=__import__("sys").stderr)
-                continue
-            counts = {}
-            for inst in result.detection.instances:
-                counts[inst.cls] = counts.get(inst.cls, 0) + 1
-            per_class = ", ".join(f"c{c}:{n}" for c, n in sorted(counts.items())) or "none"
-            tqdm.write(
-                f"{f.name}: {len(result.detection.instances)} defects ({per_class}), "
-                f"{result.detection.prepared.steps.n_steps} step(s) excluded, "
-                f"{result.timings['total']:.2f} s -> {out / (result.stem + '.defects.json')}"
-            )
+        bar = tqdm(lines, desc="images", unit="image", total=len(files), disable=quiet or len(files) < 2, leave=False)
+        with contextlib.closing(lines):  # on Ctrl-C: a cluster run cancels what is in flight
+            for ok, line in bar:
+                failed += not ok
+                tqdm.write(line, file=sys.stdout if ok else sys.stderr)
         if failed:
             raise SamiamError(f"{failed} of {len(files)} image(s) could not be analysed (see above)")
 

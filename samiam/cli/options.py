@@ -32,6 +32,28 @@ BOX_PLACEMENT = typer.Option(
     "field", "--box-placement", help="field (fine boxes only on field boundaries, with --method fused) | grid."
 )
 
+CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    help="Run on Dask (pip install 'samiam[dask]'): local:N (N worker processes), tcp://HOST:PORT "
+    "(a running scheduler) or slurm (dask-jobqueue config). See docs/scale-out.md.",
+)
+CLUSTER_JOBS = typer.Option(None, "--cluster-jobs", help="Slurm jobs to submit with --cluster slurm (default 1).")
+
+
+def cluster_spec(cluster: str | None, jobs: int | None):  # noqa: ANN201  (a ClusterSpec, or None)
+    """Parse ``--cluster``/``--cluster-jobs`` and check Dask is installed (None: run here, serially)."""
+    if cluster is None:
+        if jobs is not None:
+            raise ParameterError("--cluster-jobs needs --cluster slurm")
+        return None
+    from samiam.distributed.cluster import require_dask
+    from samiam.distributed.spec import parse_cluster
+
+    spec = parse_cluster(cluster, jobs)
+    require_dask()
+    return spec
+
 
 def parse_materials(value: str) -> int:
     """``auto`` → 0, else a positive int.

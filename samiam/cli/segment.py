@@ -56,8 +56,11 @@ def segment(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     resume: bool = typer.Option(False, "--resume", help="Skip images with complete outputs of the same parameters."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    cluster: str | None = opt.CLUSTER,
+    cluster_jobs: int | None = opt.CLUSTER_JOBS,
 ) -> None:
     """Segment micrographs into one mask per material (SAM masks + semantic booster)."""
+    import contextlib
     import dataclasses
 
     from tqdm import tqdm
@@ -75,6 +78,7 @@ def segment(
             fail("--frame and --all-frames exclude each other")
         if cache_dir is not None and no_cache:
             fail("--cache and --no-cache exclude each other")
+        spec = opt.cluster_spec(cluster, cluster_jobs)
         gen = opt.generator_config(
             mode,
             points_per_side,
@@ -110,27 +114,52 @@ def segment(
 
             load_library_cached(str(library))  # a bad library is one error before any image
         cache = None if no_cache else FeatureCache(cache_dir).check()
-        loaded = load_model(model, checkpoint, device, verify=not no_verify)
+        # with --cluster the client only checks the model (on cpu); each worker loads it on its device
+        loaded = load_model(model, checkpoint, "cpu" if spec else device, verify=not no_verify)
         if cfg.generator.tile is None:  # auto tile: its size is known only now
             check_halo(AUTO_TILE_FACTOR * loaded.image_size, halo)
         enc = None
-        if not no_boost and encoder != "fft":
+        if not no_boost and encoder != "fft" and spec is None:
             from samiam.boost.encoders import make_encoder
 
             enc = make_encoder(encoder, encoder_weights, device)
-        return cfg, plan_jobs(files, frame, all_frames), loaded, enc, cache
+        return cfg, plan_jobs(files, frame, all_frames), loaded, enc, cache, spec
 
-    cfg, jobs, loaded, enc, cache = guarded(prepare)
-    _echo_model(loaded)
+    cfg, jobs, loaded, enc, cache, spec = guarded(prepare)
+    if spec is None:
+        _echo_model(loaded)
+    else:
+        typer.echo(f"model: {loaded.name} ({loaded.reason}); each worker loads it on --device {device}", err=True)
     batch = BatchRun(outdir, loaded, cfg, boost=not no_boost, encoder=enc, cache=cache, resume=resume)
     failed = skipped = 0
-    bar = tqdm(total=len(jobs), unit="image", disable=quiet or len(jobs) < 2)
-    for res in batch.run(jobs):
-        bar.update(1)
-        tqdm.write(res.summary(), file=sys.stderr if res.status == "failed" else sys.stdout)
-        failed += res.status == "failed"
-        skipped += res.status == "skipped"
-    bar.close()
+    with contextlib.ExitStack() as stack:
+        results = batch.run(jobs)
+        if spec is not None:
+            from samiam.distributed.segment import settings_for, start_cluster_run
+
+            settings = settings_for(
+                batch, device=device, verify=not no_verify, encoder=encoder, encoder_weights=encoder_weights
+            )
+            echo = lambda line: typer.echo(line, err=True)  # noqa: E731
+            results = guarded(lambda: start_cluster_run(stack, spec, batch, jobs, settings, echo=echo))
+        bar = tqdm(total=len(jobs), unit="image", disable=quiet or len(jobs) < 2)
+        try:
+            for res in results:
+                bar.update(1)
+                tqdm.write(res.summary(), file=sys.stderr if res.status == "failed" else sys.stdout)
+                failed += res.status == "failed"
+                skipped += res.status == "skipped"
+        except KeyboardInterrupt:
+            bar.close()
+            results.close()  # cancels what is in flight, writes the manifest
+            done = len(batch.results)
+            typer.echo(
+                f"interrupted: {done} of {len(jobs)} images finished in {outdir}; run manifest {batch.manifest_path};"
+                " rerun with --resume to do the rest",
+                err=True,
+            )
+            raise typer.Exit(130) from None
+        bar.close()
     if len(jobs) > 1:
         typer.echo(batch.summary_table())
     ok = len(jobs) - failed - skipped
