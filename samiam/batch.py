@@ -6,7 +6,10 @@ is skipped when its masks JSON parses, was made with the same model, checkpoint,
 input file (SHA-256), and the other outputs exist; otherwise it is redone (a half-written job
 leaves outputs without a masks JSON). After every job the run manifest ``samiam-run.json``
 (inputs, parameters, versions, timings, failures) and ``samiam-summary.csv`` are rewritten
-atomically, so an interrupted batch still documents what it did.
+atomically, so an interrupted batch still documents what it did. The per-image records are kept
+in a temporary JSON-lines file in the output folder (``samiam.io.records.RecordSpool``), not in
+memory, and both files are written from it record by record: the client's memory does not grow
+with the number of images.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,8 @@ from samiam import __version__
 from samiam.cache import FeatureCache
 from samiam.errors import SamiamError
 from samiam.io.read import count_frames, read_micrograph
-from samiam.io.write import atomic_write, write_json, write_segmentation
+from samiam.io.records import RecordSpool
+from samiam.io.write import StreamedList, atomic_write, write_json_streamed, write_segmentation
 from samiam.models.build import LoadedModel
 from samiam.pipeline import SegmentConfig, segment_micrograph
 
@@ -83,6 +87,11 @@ class ImageResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ImageResult:
+        """The inverse of ``to_dict`` (a record read back from the run's spool)."""
+        return cls(**doc)
 
 
 @dataclass(frozen=True)
@@ -341,8 +350,9 @@ class BatchRun:
         self.cache = cache
         self.resume = resume
         self.command = list(sys.argv if command is None else command)
-        self.results: list[ImageResult] = []
         self.jobs: list[Job] = []
+        self._spool: RecordSpool | None = None  # the records so far, on disk (see ``collect``)
+        self._counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.signature = run_signature(model, cfg, boost)
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._t0 = time.perf_counter()
@@ -370,8 +380,11 @@ class BatchRun:
         jobs = list(jobs)
         yield from self.collect(jobs, (self._one(job) for job in jobs))
 
-    def collect(self, jobs: list[Job], results: Iterator[ImageResult]) -> Iterator[ImageResult]:
+    def collect(self, jobs: list[Job], results: Iterable[ImageResult]) -> Iterator[ImageResult]:
         """Record results made elsewhere (here or on a cluster), one per job, in any order.
+
+        Each result is appended to a temporary file in the output folder (kept until ``close``)
+        and not kept in memory; the manifest and summary are written from that file.
 
         Args:
             jobs: every job of the run (for the manifest's inputs and counts).
@@ -384,10 +397,13 @@ class BatchRun:
         """
         self.jobs = list(jobs)
         self._order = {(str(j.path), j.frame): i for i, j in enumerate(self.jobs)}
+        self.close()  # a previous collect's records
+        self._spool = RecordSpool(self.outdir, len(self.jobs), prefix=f".{MANIFEST_NAME}.")
+        self._counts = dict.fromkeys(self._counts, 0)
         last = time.perf_counter()
         try:
             for res in results:
-                self.results.append(res)
+                self._record(res)
                 if time.perf_counter() - last >= self.manifest_every:
                     self.write_manifest()
                     last = time.perf_counter()
@@ -400,6 +416,36 @@ class BatchRun:
             if self.cache is not None:
                 self.cache.prune()
             self.write_manifest()
+
+    def _record(self, res: ImageResult) -> None:
+        assert self._spool is not None
+        self._spool.add(self._order.get((res.path, res.frame)), res.to_dict())
+        self._counts[res.status] = self._counts.get(res.status, 0) + 1
+
+    def close(self) -> None:
+        """Delete the temporary file of the records (the manifest and summary stay)."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __enter__(self) -> BatchRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def recorded(self) -> int:
+        """Results recorded so far."""
+        return len(self._spool) if self._spool is not None else 0
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        """The records so far, in job order (a cluster returns them as they finish)."""
+        return iter(self._spool) if self._spool is not None else iter(())
+
+    def iter_results(self) -> Iterator[ImageResult]:
+        """The results so far in job order, read back one by one."""
+        return (ImageResult.from_dict(d) for d in self._records())
 
     def _one(self, job: Job) -> ImageResult:
         return segment_job(
@@ -421,16 +467,11 @@ class BatchRun:
         return self._sha[path]
 
     def counts(self) -> dict[str, int]:
-        out = {"total": len(self.jobs), "ok": 0, "skipped": 0, "failed": 0}
-        for r in self.results:
-            out[r.status] += 1
-        out["not_run"] = len(self.jobs) - len(self.results)
-        return out
+        return {"total": len(self.jobs), **self._counts, "not_run": len(self.jobs) - self.recorded}
 
     def manifest(self) -> dict[str, Any]:
-        """The run manifest document."""
+        """The run manifest document; ``images`` and ``failures`` are ``StreamedList``s read from the records."""
         model = {**self.model.describe(), "reason": self.model.reason}
-        results = self.ordered_results()
         return {
             "samiam_version": __version__,
             "status": self._status,
@@ -452,25 +493,30 @@ class BatchRun:
             "versions": package_versions(),
             "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
             "counts": self.counts(),
-            "images": [r.to_dict() for r in results],
-            "failures": [{"path": r.path, "frame": r.frame, "error": r.error} for r in results if r.status == "failed"],
+            "images": StreamedList(self._records),
+            "failures": StreamedList(self._failures),
             **self.extra,
         }
 
-    def write_manifest(self) -> None:
-        """Rewrite ``samiam-run.json`` and ``samiam-summary.csv`` atomically."""
-        write_json(self.manifest_path, self.manifest())
-        text = summary_csv(self.ordered_results())
-        atomic_write(self.summary_path, lambda p: p.write_text(text))
+    def _failures(self) -> Iterator[dict[str, Any]]:
+        return (
+            {"path": d["path"], "frame": d["frame"], "error": d["error"]}
+            for d in self._records()
+            if d["status"] == "failed"
+        )
 
-    def ordered_results(self) -> list[ImageResult]:
-        """The results so far in job order (a cluster returns them as they finish)."""
-        n = len(self._order)
-        return sorted(self.results, key=lambda r: self._order.get((r.path, r.frame), n))
+    def write_manifest(self) -> None:
+        """Rewrite ``samiam-run.json`` and ``samiam-summary.csv`` atomically, record by record."""
+        write_json_streamed(self.manifest_path, self.manifest())
+        atomic_write(self.summary_path, lambda p: write_summary_csv(p, self.iter_results()))
+
+    def summary_lines(self) -> Iterator[str]:
+        """The final table for the terminal, line by line."""
+        return summary_lines(self.iter_results)
 
     def summary_table(self) -> str:
         """The final table for the terminal."""
-        return summary_table(self.ordered_results())
+        return "\n".join(self.summary_lines())
 
 
 def _row(r: ImageResult) -> list[str]:
@@ -489,42 +535,76 @@ def _row(r: ImageResult) -> list[str]:
 _HEADER = ["image", "status", "masks", "materials", "seconds", "note"]
 
 
+def _cut(row: list[str], max_note: int) -> list[str]:
+    note = row[-1]
+    return row[:-1] + [note if len(note) <= max_note else note[: max_note - 1] + "…"]
+
+
+def summary_lines(results: Callable[[], Iterable[ImageResult]], max_note: int = 70) -> Iterator[str]:
+    """A plain-text table, line by line: one row per job, then a totals line.
+
+    Args:
+        results: returns the results (called twice: column widths, then the rows; no list is kept).
+        max_note: longest note (longer ones are cut with "…").
+
+    Yields:
+        The header, a rule, one line per result and the totals line.
+    """
+    widths = [len(c) for c in _HEADER]
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    total_s = 0.0
+    for r in results():
+        widths = [max(w, len(c)) for w, c in zip(widths, _cut(_row(r), max_note), strict=True)]
+        counts[r.status] = counts.get(r.status, 0) + 1
+        total_s += r.seconds
+    right = {2, 3, 4}
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
+
+    yield line(_HEADER)
+    yield "  ".join("-" * w for w in widths)
+    for r in results():
+        yield line(_cut(_row(r), max_note))
+    yield f"{counts['ok']} segmented, {counts['skipped']} skipped, {counts['failed']} failed; {total_s:.1f} s"
+
+
 def summary_table(results: list[ImageResult], max_note: int = 70) -> str:
     """A plain-text table: one row per job, then a totals line."""
-    rows = [_HEADER] + [_row(r) for r in results]
-    rows = [row[:-1] + [row[-1] if len(row[-1]) <= max_note else row[-1][: max_note - 1] + "…"] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
-    right = {2, 3, 4}
-    lines = []
-    for row in rows:
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    ok = sum(r.status == "ok" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    total_s = sum(r.seconds for r in results)
-    lines.append(f"{ok} segmented, {skipped} skipped, {failed} failed; {total_s:.1f} s")
-    return "\n".join(lines)
+    return "\n".join(summary_lines(lambda: results, max_note))
 
 
-def summary_csv(results: list[ImageResult]) -> str:
+_CSV_HEADER = ["path", "frame", "status", "masks", "materials", "seconds", "note"]
+
+
+def _csv_row(r: ImageResult) -> list[Any]:
+    return [
+        r.path,
+        "" if r.frame is None else r.frame,
+        r.status,
+        r.masks,
+        r.materials,
+        round(r.seconds, 3),
+        r.error if r.status == "failed" else r.note,
+    ]
+
+
+def write_summary_csv(path: Path, results: Iterable[ImageResult]) -> None:
+    """Write the summary CSV to ``path`` row by row (not atomic: pass ``atomic_write``'s temporary path)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(_CSV_HEADER)
+        for r in results:
+            w.writerow(_csv_row(r))
+
+
+def summary_csv(results: Iterable[ImageResult]) -> str:
     """The summary as CSV (full paths and untruncated messages)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "frame", "status", "masks", "materials", "seconds", "note"])
+    w.writerow(_CSV_HEADER)
     for r in results:
-        w.writerow(
-            [
-                r.path,
-                "" if r.frame is None else r.frame,
-                r.status,
-                r.masks,
-                r.materials,
-                round(r.seconds, 3),
-                r.error if r.status == "failed" else r.note,
-            ]
-        )
+        w.writerow(_csv_row(r))
     return buf.getvalue()
 
 
@@ -545,5 +625,5 @@ def segment_files(
 
     A thin wrapper over ``BatchRun`` (which also writes the manifest and summary into ``outdir``).
     """
-    batch = BatchRun(outdir, model, cfg, boost=boost, encoder=encoder, cache=cache, resume=resume)
-    yield from batch.run(plan_jobs(paths, frame, all_frames))
+    with BatchRun(outdir, model, cfg, boost=boost, encoder=encoder, cache=cache, resume=resume) as batch:
+        yield from batch.run(plan_jobs(paths, frame, all_frames))

@@ -132,36 +132,38 @@ def segment(
         typer.echo(f"model: {loaded.name} ({loaded.reason}); each worker loads it on --device {device}", err=True)
     batch = BatchRun(outdir, loaded, cfg, boost=not no_boost, encoder=enc, cache=cache, resume=resume)
     failed = skipped = 0
-    with contextlib.ExitStack() as stack:
-        results = batch.run(jobs)
-        if spec is not None:
-            from samiam.distributed.segment import settings_for, start_cluster_run
+    with batch:  # on leaving: the run's temporary records file is deleted
+        with contextlib.ExitStack() as stack:
+            results = batch.run(jobs)
+            if spec is not None:
+                from samiam.distributed.segment import settings_for, start_cluster_run
 
-            settings = settings_for(
-                batch, device=device, verify=not no_verify, encoder=encoder, encoder_weights=encoder_weights
-            )
-            echo = lambda line: typer.echo(line, err=True)  # noqa: E731
-            results = guarded(lambda: start_cluster_run(stack, spec, batch, jobs, settings, echo=echo))
-        bar = tqdm(total=len(jobs), unit="image", disable=quiet or len(jobs) < 2)
-        try:
-            for res in results:
-                bar.update(1)
-                tqdm.write(res.summary(), file=sys.stderr if res.status == "failed" else sys.stdout)
-                failed += res.status == "failed"
-                skipped += res.status == "skipped"
-        except KeyboardInterrupt:
+                settings = settings_for(
+                    batch, device=device, verify=not no_verify, encoder=encoder, encoder_weights=encoder_weights
+                )
+                echo = lambda line: typer.echo(line, err=True)  # noqa: E731
+                results = guarded(lambda: start_cluster_run(stack, spec, batch, jobs, settings, echo=echo))
+            bar = tqdm(total=len(jobs), unit="image", disable=quiet or len(jobs) < 2)
+            try:
+                for res in results:
+                    bar.update(1)
+                    tqdm.write(res.summary(), file=sys.stderr if res.status == "failed" else sys.stdout)
+                    failed += res.status == "failed"
+                    skipped += res.status == "skipped"
+            except KeyboardInterrupt:
+                bar.close()
+                results.close()  # cancels what is in flight, writes the manifest
+                done = batch.recorded
+                typer.echo(
+                    f"interrupted: {done} of {len(jobs)} images finished in {outdir};"
+                    f" run manifest {batch.manifest_path}; rerun with --resume to do the rest",
+                    err=True,
+                )
+                raise typer.Exit(130) from None
             bar.close()
-            results.close()  # cancels what is in flight, writes the manifest
-            done = len(batch.results)
-            typer.echo(
-                f"interrupted: {done} of {len(jobs)} images finished in {outdir}; run manifest {batch.manifest_path};"
-                " rerun with --resume to do the rest",
-                err=True,
-            )
-            raise typer.Exit(130) from None
-        bar.close()
-    if len(jobs) > 1:
-        typer.echo(batch.summary_table())
+        if len(jobs) > 1:
+            for line in batch.summary_lines():  # read back from the records, one line at a time
+                typer.echo(line)
     ok = len(jobs) - failed - skipped
     typer.echo(
         f"done: {ok} of {len(jobs)} images segmented into {outdir}"

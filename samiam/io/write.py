@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,68 @@ def check_writable_dir(folder: str | Path) -> Path:
 def write_json(path: str | Path, doc: Any) -> Path:
     """Write JSON atomically."""
     return atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
+
+
+class StreamedList:
+    """A list value of ``write_json_streamed``: its items come from ``items()`` while the file is written.
+
+    Args:
+        items: returns a fresh iterator of JSON-able items each time it is called.
+    """
+
+    def __init__(self, items: Callable[[], Iterable[Any]]) -> None:
+        self.items = items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items())
+
+
+def _dump(value: Any, level: int) -> str:
+    """``value`` as ``json.dumps(..., indent=1)`` writes it at nesting ``level`` (one space per level)."""
+    return json.dumps(value, indent=1).replace("\n", "\n" + " " * level)
+
+
+def _write_streamed(f: Any, doc: dict[str, Any]) -> None:
+    if not doc:
+        f.write("{}")
+        return
+    f.write("{")
+    for i, (key, value) in enumerate(doc.items()):
+        f.write(("," if i else "") + "\n " + json.dumps(key) + ": ")
+        if not isinstance(value, StreamedList):
+            f.write(_dump(value, 1))
+            continue
+        n = 0
+        for n, item in enumerate(value, 1):
+            f.write(("," if n > 1 else "[") + "\n  " + _dump(item, 2))
+        f.write("\n ]" if n else "[]")
+    f.write("\n}")
+
+
+def write_json_streamed(path: str | Path, doc: dict[str, Any]) -> Path:
+    """Write a JSON object atomically, its ``StreamedList`` values item by item (never all in memory).
+
+    The file is the same, byte for byte, as ``write_json`` of the document with those lists made.
+
+    Args:
+        path: the final file.
+        doc: a JSON-able dict; any top-level value may be a ``StreamedList``.
+
+    Returns:
+        The final path.
+
+    Raises:
+        TypeError: ``doc`` is not a dict.
+        OutputError: the folder cannot be written.
+    """
+    if not isinstance(doc, dict):
+        raise TypeError(f"expected a dict, got {type(doc).__name__}")
+
+    def write(p: Path) -> None:
+        with open(p, "w", encoding="utf-8") as f:
+            _write_streamed(f, doc)
+
+    return atomic_write(path, write)
 
 
 def read_masks_json(path: str | Path) -> Segmentation:
