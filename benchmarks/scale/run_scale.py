@@ -9,7 +9,13 @@ Parts (each writes ``<part>.json`` next to this script; ``--part report`` turns 
   workers, through the real cluster path (``cluster_results`` + ``BatchRun.collect``: bounded
   window, per-image records, manifest); plus a baseline of 10^4 no-op tasks through the same
   bounded submission. Overhead per image = wall / n - (sum of worker-side seconds) / (n x workers).
-  Client memory: RSS of this process sampled after 10^3, 5 x 10^3 and 10^4 results.
+  Client memory: RSS of this process sampled after n/10, n/2 and n results (10^3, 5 x 10^3 and
+  10^4 by default); then the client's recording path alone (``BatchRun.collect`` fed the run's own
+  n records, no Dask) under ``tracemalloc``: memory growth per image from n/2 to n results, for
+  this tree and, as the baseline, for ``samiam/batch.py`` of commit ``BASELINE_COMMIT`` (records
+  kept in a list until the end).
+* ``records``: only the tracemalloc part of ``overhead`` again, from the manifest the overhead run
+  left in the work folder (merged into ``overhead.json``).
 * ``cost``: serial per-image cost of 1024 x 1024 micrographs with the offline default model
   (LiteMedSAM), for the projection table.
 
@@ -17,6 +23,7 @@ Usage (from the repository root; the work folder is ``benchmarks/_work/scale``):
 
     .venv/bin/python benchmarks/scale/run_scale.py --part throughput
     .venv/bin/python benchmarks/scale/run_scale.py --part overhead
+    .venv/bin/python benchmarks/scale/run_scale.py --part records
     .venv/bin/python benchmarks/scale/run_scale.py --part cost
     .venv/bin/python benchmarks/scale/run_scale.py --part report
 """
@@ -27,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORK = REPO / "benchmarks" / "_work" / "scale"
 SAMIAM = Path(sys.executable).with_name("samiam")
+BASELINE_COMMIT = "faca92f"  # main before the records were streamed to disk
 TINY = ["-m", "tiny-random", "--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-thresh", "0"]
 
 
@@ -124,6 +133,93 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _old_batch_module():
+    """``samiam/batch.py`` of ``BASELINE_COMMIT`` as a module (None when git cannot show it)."""
+    import importlib.util
+    import tempfile
+
+    proc = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:samiam/batch.py"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return None
+    path = Path(tempfile.mkdtemp()) / "batch_baseline.py"
+    path.write_text(proc.stdout)
+    spec = importlib.util.spec_from_file_location("batch_baseline", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _records_memory(batch_cls, result_cls, records: list[str], jobs: list, model, cfg, outdir: Path) -> dict:
+    """Traced memory growth of ``batch_cls.collect`` from n/2 to n results.
+
+    Each result is parsed afresh from its JSON line (as one unpickled from a worker: it shares
+    nothing with the others), so what the client keeps of it shows as growth.
+    """
+    import gc
+    import tracemalloc
+
+    n = len(records)
+    shutil.rmtree(outdir, ignore_errors=True)
+    batch = batch_cls(outdir, model, cfg, boost=False, command=["records"], manifest_every=5.0)
+
+    def results():
+        for line in records:
+            yield result_cls(**json.loads(line))
+
+    gc.collect()
+    tracemalloc.start()
+    t = time.perf_counter()
+    try:
+        for k, _ in enumerate(batch.collect(jobs, results()), 1):
+            if k in (n // 2, n):  # live memory: json's indenting encoder leaves cyclic garbage per call
+                gc.collect()
+            if k == n // 2:
+                before = tracemalloc.get_traced_memory()[0]
+            if k == n:
+                after = tracemalloc.get_traced_memory()[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    wall = time.perf_counter() - t
+    if hasattr(batch, "close"):
+        batch.close()
+    return {
+        "n": n,
+        "growth_mb": round((after - before) / 2**20, 2),
+        "bytes_per_image": round((after - before) / (n - n // 2)),
+        "traced_peak_mb": round(peak / 2**20, 1),
+        "wall_s_traced": round(wall, 1),
+    }
+
+
+def part_records() -> dict:
+    """The client's recording path alone, under tracemalloc, with the overhead run's own records."""
+    from samiam import batch as new_batch
+    from samiam.batch import Job
+    from samiam.generate.config import GeneratorConfig
+    from samiam.models.build import load_model
+    from samiam.pipeline import SegmentConfig
+
+    images = json.loads((WORK / "tiny_out" / "samiam-run.json").read_text())["images"]
+    records = [json.dumps(d) for d in images]
+    jobs = [Job(Path(d["path"]), d["frame"]) for d in images]
+    del images
+    model = load_model("tiny-random", device="cpu")
+    cfg = SegmentConfig(generator=GeneratorConfig(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0))
+    out = WORK / "tiny_records"
+    rec = {"this tree": _records_memory(new_batch.BatchRun, new_batch.ImageResult, records, jobs, model, cfg, out)}
+    old = _old_batch_module()
+    if old is not None:
+        rec[f"baseline ({BASELINE_COMMIT})"] = _records_memory(
+            old.BatchRun, old.ImageResult, records, jobs, model, cfg, out
+        )
+    print("records", rec, flush=True)
+    return rec
+
+
 def part_overhead(n: int) -> dict:
     from distributed import Client
 
@@ -139,6 +235,7 @@ def part_overhead(n: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     machine = _machine()
+    marks_at = (n // 10, n // 2, n)
     cluster = local_cluster(2, dashboard=":0")
     client = Client(cluster)
     try:
@@ -149,7 +246,7 @@ def part_overhead(n: int) -> dict:
         t = time.perf_counter()
         marks = {}
         for k, _ in enumerate(run_bounded(client, _noop, range(n)), 1):
-            if k in (1000, 5000, n):
+            if k in marks_at:
                 marks[k] = round(_rss_mb() - rss0, 1)
         noop = {"n": n, "wall_s": round(time.perf_counter() - t, 2), "rss_growth_mb": marks}
         noop["per_item_ms"] = round(1000 * noop["wall_s"] / n, 2)
@@ -170,10 +267,12 @@ def part_overhead(n: int) -> dict:
         worker_s = 0.0
         for k, res in enumerate(batch.collect(jobs, cluster_results(client, jobs, settings)), 1):
             worker_s += res.seconds
-            if k in (1000, 5000, n):
+            if k in marks_at:
                 marks[k] = round(_rss_mb() - rss0, 1)
         wall = time.perf_counter() - t
         counts = batch.counts()
+        spool_mb = round(batch._spool.path.stat().st_size / 2**20, 1) if getattr(batch, "_spool", None) else None
+        batch.close()
     finally:
         client.close()
         cluster.close()
@@ -187,8 +286,11 @@ def part_overhead(n: int) -> dict:
         "rss_growth_mb": marks,
         "counts": counts,
         "manifest_mb": round((out / "samiam-run.json").stat().st_size / 2**20, 1),
+        "spool_mb": spool_mb,
+        "load_after": round(os.getloadavg()[0], 1),
     }
     print("segment", full, flush=True)
+    rec = part_records()
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine,
@@ -196,6 +298,7 @@ def part_overhead(n: int) -> dict:
         "model": "tiny-random, --points-per-side 2, --no-boost, 32 x 32 PNGs",
         "noop": noop,
         "segment": full,
+        "records": rec,
     }
 
 
@@ -283,11 +386,14 @@ def part_report() -> None:
     ]
     rn = " / ".join(str(v) for v in nz["rss_growth_mb"].values())
     rs = " / ".join(str(v) for v in sg["rss_growth_mb"].values())
+    before_path = HERE / f"overhead_{BASELINE_COMMIT}.json"
+    before = json.loads(before_path.read_text()) if before_path.is_file() else None
     lines += [
         "## Scheduler overhead per image and client memory: 10^4 tiny images",
         "",
         f"- date: {ovh['date']}",
-        f"- machine: {ovh['machine']}",
+        f"- machine: {ovh['machine']}"
+        + (f"; {sg['load_after']} (1 min) after the segment row" if "load_after" in sg else ""),
         f"- {workers} local workers; model: {ovh['model']}",
         "- command: `.venv/bin/python benchmarks/scale/run_scale.py --part overhead` (in-process: the real",
         "  cluster path `cluster_results` + `BatchRun.collect`, manifest every 5 s; after 20 warm-up images)",
@@ -298,17 +404,73 @@ def part_report() -> None:
         f"| baseline: no-op task | {nz['n']} | {nz['wall_s']} | {nz['per_item_ms']} | 0 | {nz['per_item_ms']} | {rn} |",
         f"| segment (tiny-random) | {sg['n']} | {sg['wall_s']} | {sg['per_image_ms']} | {sg['worker_s_mean_ms']} "
         f"| {sg['overhead_per_image_ms']} | {rs} |",
+    ]
+    if before is not None:
+        b, bn = before["segment"], before["noop"]
+        lines += [
+            f"| earlier run, records in memory ({BASELINE_COMMIT}, {before['date']}): no-op task | {bn['n']} "
+            f"| {bn['wall_s']} | {bn['per_item_ms']} | 0 | {bn['per_item_ms']} "
+            f"| {' / '.join(str(v) for v in bn['rss_growth_mb'].values())} |",
+            f"| earlier run, records in memory ({BASELINE_COMMIT}): segment | {b['n']} | {b['wall_s']} "
+            f"| {b['per_image_ms']} | {b['worker_s_mean_ms']} | {b['overhead_per_image_ms']} "
+            f"| {' / '.join(str(v) for v in b['rss_growth_mb'].values())} |",
+        ]
+    lines += [
         "",
         f"Target: overhead <= 10 ms per image: **{sg['overhead_per_image_ms']} ms** measured. Overhead = wall / n - "
         "worker seconds / (n x workers): the wall time the workers did not spend on images (client, "
         "scheduler, transfers; here the client and the scheduler share the 2 cores with both workers). "
         f"The no-op row is the bounded submission alone ({nz['per_item_ms']} ms per task, Dask's own "
         "per-task cost on this machine: `client.map` of all tasks at once measured the same, ~3 ms).",
+    ]
+    if before is not None:
+        lines.append(
+            f"The earlier run measured {before['segment']['overhead_per_image_ms']} ms per image on a quieter "
+            f"machine ({before['machine'].split(': ', 1)[-1]}): the overhead grows with the other jobs' load."
+        )
+    lines += [
         "",
-        f"Target: client memory flat in the number of images: **met by the submission** (no-op row: the window's "
-        f"futures only; the growth is the in-process scheduler's bounded logs), **not by the records**: the "
-        f"segment row grows by ~{sg['rss_growth_mb'][str(n)] / n * 1024:.1f} kB per image, the per-image "
-        f"records the manifest is made of ({sg['manifest_mb']} MB of manifest JSON for {sg['n']} images). "
+    ]
+    marks = list(sg["rss_growth_mb"].values())
+    per_image_kb = (marks[-1] - marks[0]) * 1024 / (0.9 * sg["n"])
+    noop_marks = list(nz["rss_growth_mb"].values())
+    lines += [
+        "Target: client memory flat in the number of images: **met**. The per-image records go to a temporary",
+        f"JSON-lines file in the output folder (`samiam.io.records.RecordSpool`; {sg.get('spool_mb')} MB for "
+        f"{sg['n']} images); `samiam-run.json` ({sg['manifest_mb']} MB)",
+        "and `samiam-summary.csv` are written from it record by record; the client keeps one file offset per image.",
+        f"RSS of the client process from 10^3 to 10^4 images: segment row +{marks[-1] - marks[0]:.1f} MB "
+        f"({per_image_kb:.2f} kB per image), no-op row +{noop_marks[-1] - noop_marks[0]:.1f} MB. This process",
+        "also runs the LocalCluster's scheduler, whose task logs grow up to their bounded length; the no-op",
+        "row runs first and fills them partly, so the segment row's remaining growth is an upper bound.",
+    ]
+    if before is not None:
+        bm = list(before["segment"]["rss_growth_mb"].values())
+        lines.append(
+            f"The earlier run, which kept the records in memory, grew +{bm[-1] - bm[0]:.1f} MB "
+            f"({(bm[-1] - bm[0]) * 1024 / (0.9 * before['segment']['n']):.1f} kB per image)."
+        )
+    rec = ovh.get("records", {})
+    if rec:
+        when = ovh.get("records_date", ovh["date"])
+        if "records_machine" in ovh:
+            when += ", " + ovh["records_machine"].split(": ", 1)[-1]
+        lines += [
+            "",
+            "The client's recording path alone (`BatchRun.collect` fed the run's own records, each parsed",
+            "afresh, no Dask), under `tracemalloc`: live memory growth from n/2 to n results, and the peak",
+            f"including the final manifest write ({when}; `run_scale.py --part records`, which redoes only this",
+            "part; the baseline is `samiam/batch.py` of the earlier commit, run on the same records):",
+            "",
+            "| code | results n | traced growth MB (n/2 to n) | bytes per image | traced peak MB |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {k} | {r['n']} | {r['growth_mb']} | {r['bytes_per_image']} | {r['traced_peak_mb']} |"
+                for k, r in rec.items()
+            ],
+        ]
+    lines += [
+        "",
         f"Counts: {sg['counts']}.",
         "",
         "## Projection: 10^4 images of 1024 x 1024",
@@ -338,20 +500,27 @@ def part_report() -> None:
         "replace the assumption.",
         "",
     ]
-    text = "\n".join(lines).replace(str(REPO) + "/", "")
+    text = re.sub(r"/\S*?/(benchmarks/_work/)", r"\1", "\n".join(lines).replace(str(REPO) + "/", ""))
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("throughput", "overhead", "cost", "report"), required=True)
+    p.add_argument("--part", choices=("throughput", "overhead", "records", "cost", "report"), required=True)
     p.add_argument("--n", type=int, default=None, help="images (throughput 8, overhead 10000, cost 2)")
     p.add_argument("--size", type=int, default=None, help="image side (throughput 512, cost 1024)")
     a = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if a.part == "report":
         part_report()
+        return
+    if a.part == "records":  # redo only the tracemalloc part of the overhead run (its outputs must exist)
+        doc = json.loads((HERE / "overhead.json").read_text())
+        doc["records_machine"] = _machine()
+        doc["records"] = part_records()
+        doc["records_date"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (HERE / "overhead.json").write_text(json.dumps(doc, indent=1))
         return
     if a.part == "throughput":
         doc = part_throughput(a.n or 8, a.size or 512)
