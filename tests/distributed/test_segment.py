@@ -84,6 +84,7 @@ def test_cli_local_two_workers_gives_the_serial_masks(folder: Path, serial: Path
     man = _check_complete_run(out, want)
     assert man["counts"] == {"total": N_IMAGES, "ok": N_IMAGES, "skipped": 0, "failed": 0, "not_run": 0}
     assert man["cluster"]["spec"] == "local:2"
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".jsonl")]  # the records' spool is gone
 
 
 def test_help_shows_the_cluster_options():
