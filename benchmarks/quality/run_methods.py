@@ -45,7 +45,7 @@ from samiam.io.write import read_masks_json  # noqa: E402
 from samiam.pipeline import micrograph_field  # noqa: E402
 
 SHARED = HERE.parents[1] / ".." / "shared" / "data"
-GRID = {"periods": [4.0], "smooth_cells": [1.0, 2.0], "min_material_frac": [0.01]}
+GRID = {"scale": ["robust", "noise"], "smooth_cells": [1.0, 2.0]}
 SINGLE = ["perovskite_ADF_cropped.hdf5", "graphene_grain_boundary.npy", "MoS2_Se_implanted.dm3"]
 
 

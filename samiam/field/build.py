@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from samiam.errors import ParameterError
-from samiam.field.cluster import FieldClusters, cluster_field, reduce_features
+from samiam.field.cluster import SCALES, FieldClusters, cluster_field, reduce_features
 from samiam.field.descriptors import window_descriptors
 from samiam.field.labelmap import smooth_posterior, upsample_posterior
 from samiam.field.lattice import LatticeEstimate, estimate_lattice, window_for
@@ -29,6 +29,8 @@ class FieldConfig:
         smooth_cells: spatial smoothing of the grid posterior, in grid cells.
         max_components: PCA dimensions kept at most.
         max_saturated: windows with more than this fraction of saturated pixels carry no texture.
+        scale: descriptor standardisation, "noise" (within-material noise) or "robust" (spread
+            over the image); see ``reduce_features``.
     """
 
     periods: float = 4.0
@@ -40,6 +42,7 @@ class FieldConfig:
     smooth_cells: float = 2.0
     max_components: int = 8
     max_saturated: float = 0.1
+    scale: str = "robust"
 
     def validate(self) -> FieldConfig:
         """Check ranges; return self.
@@ -61,7 +64,10 @@ class FieldConfig:
             raise ParameterError(f"min material fraction must be in [0, 0.5), got {self.min_material_frac}")
         if self.smooth_cells < 0:
             raise ParameterError(f"smoothing must be >= 0 cells, got {self.smooth_cells}")
+        if not 0.0 < self.max_saturated <= 1.0:
             raise ParameterError(f"max saturated fraction must be in (0, 1], got {self.max_saturated}")
+        if self.scale not in SCALES:
+            raise ParameterError(f"field scale must be one of {SCALES}, got {self.scale!r}")
         if self.max_components < 1:
             raise ParameterError(f"max components must be >= 1, got {self.max_components}")
         return self
@@ -118,7 +124,8 @@ def material_field(
         pixel_size_nm: pixel size if the file gives one (reported with the period).
         seed: K-means seed.
         saturated: (H, W) bool, pixels at the detector's limit (``saturated_pixels``); windows
-            mostly made of them carry no texture and stay unassigned (label -1).
+            mostly made of them take no part in finding the materials, and then join the one they
+            resemble most.
 
     Returns:
         The field.
@@ -136,7 +143,8 @@ def material_field(
     timings["descriptors"] = time.perf_counter() - t
     t = time.perf_counter()
     rows, cols, d = desc.features.shape
-    z = reduce_features(desc.features.reshape(-1, d), desc.groups, cfg.max_components).reshape(rows, cols, -1)
+    lag = max(1, int(round(1.0 / cfg.stride_frac)))  # windows that do not overlap
+    z = reduce_features(desc.features, desc.groups, cfg.max_components, lag, cfg.scale)
     valid = None
     if saturated is not None and saturated.any():
         frac = cv2.blur(saturated.astype(np.float32), (window, window))

@@ -32,6 +32,9 @@ from sklearn.cluster import KMeans
 from samiam.errors import ParameterError
 
 _MAX_FIT = 6000  # windows used to fit K-means (all windows are assigned)
+# principal directions kept: those along which the windows spread at least this many noise sds
+MIN_COMPONENT_SNR = 3.0
+SCALES = ("noise", "robust")
 
 
 @dataclass
@@ -39,7 +42,7 @@ class FieldClusters:
     """Materials found on the grid.
 
     Attributes:
-        labels: (rows, cols) int material index of each window, 0..K-1 (-1: no texture).
+        labels: (rows, cols) int material index of each window, 0..K-1.
         posterior: (rows, cols, K) float32 soft assignment.
         n_materials: K.
         reason: how K was chosen (merge history with valley ratios).
@@ -64,32 +67,92 @@ class FieldClusters:
         return FieldClusters(labels, post.astype(np.float32), len(which), reason, centres)
 
 
-def reduce_features(features: np.ndarray, groups: dict[str, slice], max_components: int = 8) -> np.ndarray:
-    """Robust standardisation, equal weight per descriptor group, PCA.
+def noise_scale(grid: np.ndarray, lag: int) -> np.ndarray:
+    """Within-material noise of each descriptor: the robust spread of the difference between windows
+    ``lag`` cells apart (most such pairs lie inside one material).
 
     Args:
-        features: (n, d) descriptors.
-        groups: column slices of the descriptor groups.
-        max_components: PCA dimensions kept at most (those explaining 95 % of the variance).
+        grid: (rows, cols, d) descriptors.
+        lag: grid cells between the two windows of a pair (windows that do not overlap).
 
     Returns:
-        (n, p) reduced descriptors.
+        (d,) noise sd per descriptor (0 where the descriptor does not vary).
     """
-    x = features.astype(np.float64)
+    diffs = []
+    for axis in (0, 1):
+        n = grid.shape[axis]
+        step = min(lag, n - 1)
+        if step >= 1:
+            a = np.take(grid, np.arange(n - step), axis=axis)
+            b = np.take(grid, np.arange(step, n), axis=axis)
+            diffs.append((a - b).reshape(-1, grid.shape[-1]))
+    if not diffs:
+        return np.zeros(grid.shape[-1])
+    d = np.concatenate(diffs).astype(np.float64)
+    return np.median(np.abs(d - np.median(d, 0)), 0) * 1.4826 / np.sqrt(2.0)
+
+
+def reduce_features(
+    grid: np.ndarray, groups: dict[str, slice], max_components: int = 8, lag: int = 4, scale: str = "noise"
+) -> np.ndarray:
+    """Standardise the descriptors, give each group equal weight, keep the principal directions
+    that stand out of the noise.
+
+    ``scale="noise"`` divides each descriptor by its within-material noise (``noise_scale``), so a
+    direction counts by how far materials differ *relative to the image's own noise*: the noise of
+    a large vacuum region no longer outweighs the lattice difference of two crystals.
+    ``scale="robust"`` divides by the spread over all windows (MAD), which favours the descriptors
+    that vary most across the image (clipped at 20). In noise units a principal direction is kept
+    when the windows spread along it by at least ``MIN_COMPONENT_SNR`` noise sds; in robust units,
+    the directions that explain 95 % of the variance are kept.
+
+    Args:
+        grid: (rows, cols, d) descriptors.
+        groups: column slices of the descriptor groups.
+        max_components: principal directions kept at most.
+        lag: grid cells between the windows whose differences measure the noise.
+        scale: "noise" or "robust".
+
+    Returns:
+        (rows, cols, p) reduced descriptors.
+    """
+    if grid.ndim != 3:
+        raise ParameterError(f"expected (rows, cols, d) descriptors, got shape {grid.shape}")
+    if scale not in SCALES:
+        raise ParameterError(f"scale must be one of {SCALES}, got {scale!r}")
+    rows, cols, d = grid.shape
+    x = grid.reshape(-1, d).astype(np.float64)
     med = np.median(x, 0)
-    mad = np.median(np.abs(x - med), 0) * 1.4826
     sd = x.std(0)
-    scale = np.where(mad > 1e-9, mad, np.where(sd > 1e-12, sd, 1.0))
-    x = (x - med) / scale
+    fallback = np.where(sd > 1e-12, sd, 1.0)
+    noise = noise_scale(grid, lag)
+    noise = np.where(noise > 1e-6 * fallback, noise, 0.0)
+    if scale == "noise":
+        spread = noise
+    else:
+        spread = np.median(np.abs(x - med), 0) * 1.4826
+        spread = np.where(spread > 1e-6 * fallback, spread, 0.0)
+    div = np.where(spread > 0, spread, fallback)
+    x = (x - med) / div
+    if scale == "robust":
+        x = np.clip(x, -20, 20)  # outliers (saturated, edge windows) do not set the axes
+    noise_var = (noise / div) ** 2  # per descriptor, in the scaled units
     for sl in groups.values():
-        n = sl.stop - sl.start
-        x[:, sl] /= np.sqrt(max(n, 1))
-    x = np.clip(x, -20, 20)
+        n = max(sl.stop - sl.start, 1)
+        x[:, sl] /= np.sqrt(n)
+        noise_var[sl] /= n
     x -= x.mean(0)
-    _, s, vt = np.linalg.svd(x[:: max(1, len(x) // _MAX_FIT)], full_matrices=False)
-    var = s**2 / max((s**2).sum(), 1e-12)
-    p = int(np.clip(np.searchsorted(np.cumsum(var), 0.95) + 1, 1, max_components))
-    return (x @ vt[:p].T).astype(np.float32)
+    sample = x[:: max(1, len(x) // _MAX_FIT)]
+    _, s, vt = np.linalg.svd(sample, full_matrices=False)
+    var = s**2 / len(sample)
+    along = (vt**2) @ noise_var  # noise variance along each principal direction
+    if scale == "noise":
+        snr = np.sqrt(var / np.maximum(along, 1e-12 * max(var.max(), 1e-12)))
+        p = int(np.clip((snr >= MIN_COMPONENT_SNR).sum(), 1, max_components))
+    else:
+        frac = np.cumsum(var) / max(var.sum(), 1e-12)
+        p = int(np.clip(np.searchsorted(frac, 0.95) + 1, 1, max_components))
+    return (x @ vt[:p].T).astype(np.float32).reshape(rows, cols, p)
 
 
 def boundary_weight(z: np.ndarray) -> np.ndarray:
@@ -202,7 +265,8 @@ def cluster_field(
         min_material_frac: clusters below this fraction of the total window weight join a neighbour.
         seed: K-means seed.
         valid: (rows, cols) bool, False for windows that carry no texture (saturated detector);
-            they take no part and get label -1 and a zero posterior.
+            they take no part in finding the materials and are then assigned to the material
+            whose Gaussian gives them the highest posterior.
 
     Returns:
         The materials on the grid.
@@ -253,9 +317,11 @@ def cluster_field(
     ids, labels = np.unique(labels, return_inverse=True)
     k = len(ids)
     centres = np.stack([np.average(flat[labels == i], 0, weight[labels == i]) for i in range(k)])
-    posterior = np.zeros((rows, cols, k), np.float32)
-    posterior[ok] = _posterior(flat, labels, weight, k)
-    label_grid = np.full((rows, cols), -1, np.int64)
+    # every window, saturated ones included, gets the posterior of the materials fitted on the
+    # textured windows: a saturated particle joins the material it resembles (bright, flat)
+    posterior = _posterior(flat, labels, weight, k, z.reshape(-1, p).astype(np.float64)).reshape(rows, cols, k)
+    posterior = posterior.astype(np.float32)
+    label_grid = posterior.argmax(-1)
     label_grid[ok] = labels
     final_pairs = {}
     for ai in range(k):
@@ -272,16 +338,28 @@ def cluster_field(
     return FieldClusters(label_grid, posterior, k, reason, centres)
 
 
-def _posterior(flat: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
-    """Soft assignment from one diagonal Gaussian per material (fitted on the weighted windows)."""
-    logp = np.empty((len(flat), k))
+def _posterior(
+    flat: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int, query: np.ndarray | None = None
+) -> np.ndarray:
+    """Soft assignment from one diagonal Gaussian per material (fitted on the weighted windows).
+
+    Args:
+        flat: (n, p) fitted windows; labels: (n,) their material; weight: (n,) their weight.
+        k: number of materials.
+        query: (m, p) windows to assign (default: ``flat``).
+
+    Returns:
+        (m, k) posterior.
+    """
+    query = flat if query is None else query
+    logp = np.empty((len(query), k))
     for i in range(k):
         m = labels == i
         w = weight[m]
         mu = np.average(flat[m], 0, w)
         var = np.average((flat[m] - mu) ** 2, 0, w) + 1e-3
         prior = w.sum() / weight.sum()
-        logp[:, i] = -0.5 * (((flat - mu) ** 2) / var + np.log(var)).sum(1) + np.log(prior)
+        logp[:, i] = -0.5 * (((query - mu) ** 2) / var + np.log(var)).sum(1) + np.log(prior)
     logp -= logp.max(1, keepdims=True)
     p = np.exp(logp)
     return p / p.sum(1, keepdims=True)

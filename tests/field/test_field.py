@@ -88,16 +88,25 @@ def test_valley_ratio_tells_one_cloud_from_two() -> None:
     assert one > 0.6 and two < 0.05  # a cut cloud has no dip (0.5 merges), two clouds a deep one
 
 
-def test_saturated_pixels_are_left_out() -> None:
+def test_saturated_pixels_join_the_material_they_resemble() -> None:
     rng = np.random.default_rng(8)
-    raw = _image([render_material(_lattice(10.0), SIDE, SIDE, rng)])
-    raw[:, :96] = 1.0  # a clipped region, at the detector's maximum
+    dim = 0.3 * rng.random((SIDE, SIDE // 2))  # amorphous, dark
+    bright = render_material(_lattice(10.0), SIDE, SIDE // 2, rng)
+    bright = 0.6 + 0.4 * bright / bright.max()
+    raw = _image([dim, bright])
+    raw[96:160, 160:224] = 1.0  # a clipped particle core inside the bright crystal
     sat = saturated_pixels(raw)
-    assert sat[:, :96].all() and sat[:, 120:].mean() < 0.01
+    assert sat[96:160, 160:224].all() and sat[:, :128].mean() < 0.01
     f = material_field(raw, saturated=sat)
-    assert f.n_materials == 1
-    assert (f.labels[:, :40] == -1).all()
-    assert (f.labels[:, 140:] == 0).all()
+    dark = np.bincount(f.labels[:, :100].ravel()).argmax()
+    core = f.labels[104:152, 168:216]
+    assert (f.labels >= 0).all()  # no gap where the detector clipped
+    assert not (core == dark).any()  # the clipped core joins a bright material, not the dark support
+
+
+def test_descriptor_scales_are_checked() -> None:
+    with pytest.raises(ParameterError, match="scale"):
+        FieldConfig(scale="zscore").validate()
 
 
 @pytest.mark.parametrize(
