@@ -1,0 +1,97 @@
+"""The lattice a STEM image shows, from its own spectrum: period and the Bragg-peak mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from samiam.errors import InputError
+from samiam.field.lattice import estimate_lattice
+
+# A Fourier coefficient belongs to the lattice when its (3x3-summed) power exceeds the noise
+# floor (median power at high frequency) this many times: noise alone reaches ~5x once in 10^5.
+BRAGG_FACTOR = 30.0
+# A lattice has a few sharp peaks: above this fraction of the spectrum (DC excluded) the power is
+# spread out (amorphous ring, texture), not a crystal.
+MAX_BRAGG_AREA = 0.03
+
+
+@dataclass
+class StemLattice:
+    """The lattice of one image.
+
+    Attributes:
+        period_px: period (px) of the strongest peak of the radial spectrum.
+        strength: log-power excess of that peak over the spectrum's background.
+        bragg: bool HxW (unshifted FFT layout) mask of the lattice's Fourier coefficients, DC included.
+        n_peaks: connected Bragg peaks outside the DC region.
+        area_fraction: fraction of the spectrum in the Bragg mask, DC region excluded.
+    """
+
+    period_px: float
+    strength: float
+    bragg: np.ndarray
+    n_peaks: int
+    area_fraction: float
+
+
+def bragg_mask(image: np.ndarray, period_px: float, factor: float = BRAGG_FACTOR) -> tuple[np.ndarray, int, float]:
+    """Fourier coefficients of the lattice: power above ``factor`` x the high-frequency noise floor.
+
+    Args:
+        image: HxW float image.
+        period_px: lattice period (px), to size the DC region kept for the slowly varying background.
+        factor: threshold over the noise floor.
+
+    Returns:
+        (bool HxW mask in FFT layout, number of peaks outside the DC region, their area fraction).
+    """
+    h, w = image.shape
+    f = np.fft.fft2(image - image.mean())
+    power = ndi.uniform_filter(f.real**2 + f.imag**2, 3, mode="wrap") * 9
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    r = np.hypot(fy, fx)
+    floor = float(np.median(power[r > 0.35])) + 1e-30
+    peaks = power > factor * floor
+    dc = r < 0.5 / period_px  # slower than two periods: background, thickness, not the lattice
+    peaks &= ~dc
+    labels, n = ndi.label(np.fft.fftshift(peaks))
+    area = float(peaks.mean())
+    mask = ndi.binary_dilation(np.fft.fftshift(peaks), iterations=1)
+    return np.fft.ifftshift(mask) | dc, int(n), area
+
+
+def find_lattice(image: np.ndarray, source: str = "<array>") -> StemLattice:
+    """Period and Bragg mask of an atomic-resolution image.
+
+    Args:
+        image: HxW float image.
+        source: name for error messages.
+
+    Returns:
+        The lattice.
+
+    Raises:
+        InputError: no clear lattice (no spectral peak, too few or too spread Bragg peaks).
+    """
+    if image.ndim != 2 or min(image.shape) < 32:
+        raise InputError(f"{source}: expected a 2-D image of at least 32x32 px, got shape {image.shape}")
+    est = estimate_lattice(image)
+    hint = (
+        "STEM defect finding needs an atomic-resolution image of one crystal (columns on a lattice); "
+        "for STM height maps use --modality stm"
+    )
+    if est.period_px is None:
+        raise InputError(f"{source}: no clear lattice peak in the spectrum (excess {est.strength:.2f}); {hint}")
+    if est.period_px < 3.0:
+        raise InputError(f"{source}: lattice period {est.period_px:.1f} px is too fine to resolve columns; {hint}")
+    mask, n, area = bragg_mask(image, est.period_px)
+    if n < 4 or area > MAX_BRAGG_AREA:
+        raise InputError(
+            f"{source}: no clear lattice ({n} Bragg peak(s) covering {100 * area:.1f} % of the spectrum; "
+            f"a crystal shows >= 4 sharp peaks under {100 * MAX_BRAGG_AREA:.0f} %); {hint}"
+        )
+    return StemLattice(float(est.period_px), float(est.strength), mask, n, area)
