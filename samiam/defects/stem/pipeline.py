@@ -92,7 +92,8 @@ def measure(
 ) -> tuple:
     """Everything up to the thresholds: (lattice, bulk, residual, columns, candidates, timings)."""
     t0 = time.perf_counter()
-    img = np.asarray(image, np.float32)
+    raw = np.asarray(image, np.float64)
+    img = (raw - np.median(raw)).astype(np.float32)  # counts of ~10^6 keep their precision in float32
     lat = find_lattice(img, source)
     t1 = time.perf_counter()
     bulk = fourier_bulk(img, lat.bragg)
