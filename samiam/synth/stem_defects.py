@@ -45,9 +45,7 @@ CRYSTALS: dict[str, StemCrystal] = {
         "hexagonal", (11.0, 0.0), (5.5, 9.526), ((0.0, 0.0, 1.0), (1 / 3, 1 / 3, 0.55)), sigma=1.3
     ),
     # perovskite-like centred rectangle: A columns at the corners, dimmer B columns at the centre
-    "rectangular": StemCrystal(
-        "rectangular", (9.0, 0.0), (0.0, 13.0), ((0.0, 0.0, 1.0), (0.5, 0.5, 0.6)), sigma=1.4
-    ),
+    "rectangular": StemCrystal("rectangular", (9.0, 0.0), (0.0, 13.0), ((0.0, 0.0, 1.0), (0.5, 0.5, 0.6)), sigma=1.4),
 }
 
 

@@ -13,6 +13,9 @@ from samiam.errors import InputError
 # Minimum distance between two columns, as a fraction of the spectral period: the nearest
 # neighbours of a honeycomb sit at 2/3 of it, of a square or triangular lattice at >= 1.
 MIN_DISTANCE = 0.5
+# A column rises above the bulk image's median by this fraction of (99th percentile - median):
+# Fourier ripples between synthetic columns stay below 0.05, dim sublattices sit above 0.3.
+MIN_CONTRAST = 0.1
 
 
 @dataclass
@@ -64,7 +67,7 @@ def refine_subpixel(image: np.ndarray, yx: np.ndarray) -> np.ndarray:
 def find_columns(bulk: np.ndarray, period_px: float, source: str = "<array>") -> Columns:
     """Atom columns of the bulk (lattice-only) image.
 
-    A maximum counts when it rises above the image's median by at least a quarter of the
+    A maximum counts when it rises above the image's median by at least a tenth of the
     robust column contrast (99th percentile minus median), which drops the weak ripples the
     Fourier filter leaves between columns.
 
@@ -81,7 +84,7 @@ def find_columns(bulk: np.ndarray, period_px: float, source: str = "<array>") ->
     """
     yx = local_maxima(bulk, MIN_DISTANCE * period_px)
     med, top = np.median(bulk), np.percentile(bulk, 99)
-    keep = bulk[yx[:, 0], yx[:, 1]] > med + 0.25 * (top - med)
+    keep = bulk[yx[:, 0], yx[:, 1]] > med + MIN_CONTRAST * (top - med)
     yx = yx[keep]
     if len(yx) < 16:
         raise InputError(f"{source}: {len(yx)} atom column(s) found; expected a lattice of at least 16 columns")

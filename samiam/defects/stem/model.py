@@ -37,7 +37,7 @@ class StemModel:
 
 
 def model_kind(folder: str | Path) -> str | None:
-    """"stem" for a STEM model folder, "stm" for an STM one, None when the folder has no config."""
+    """ "stem" for a STEM model folder, "stm" for an STM one, None when the folder has no config."""
     cfg = Path(folder) / FILES["config"]
     if not cfg.is_file():
         return None
