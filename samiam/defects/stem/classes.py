@@ -1,6 +1,6 @@
 """Defect classes: K-means over per-defect descriptors, the number of classes chosen by silhouette.
 
-(The STM flow's AE2 + Gaussian mixture needs a trained autoencoder; the STEM descriptors are three
+(The STM flow's AE2 + Gaussian mixture needs a trained autoencoder; the STEM descriptors are two
 dose-independent numbers, and ``method="gmm"`` (BIC) is kept to compare against.)
 """
 
@@ -81,7 +81,7 @@ def fit_classes(
     if method not in ("kmeans", "gmm"):
         raise ValueError(f"expected method 'kmeans' or 'gmm', got '{method}'")
     desc = np.asarray(desc, np.float64)
-    n, d = desc.shape if desc.ndim == 2 else (0, 3)
+    n, d = desc.shape if desc.ndim == 2 else (0, 2)
     mean = desc.mean(0) if n else np.zeros(d)
     scale = desc.std(0) + 1e-3 if n else np.ones(d)
     if n < 4:

@@ -37,7 +37,10 @@ def local_maxima(image: np.ndarray, min_distance: float) -> np.ndarray:
     Maxima are compared with each other, not with every pixel of a disk: a dim column beside a
     bright one is kept even where the bright column's tail, inside the disk, is higher.
     """
-    yx = np.argwhere(image == ndi.maximum_filter(image, size=5, mode="nearest"))
+    peak = (image == ndi.maximum_filter(image, size=5, mode="nearest")) & (
+        image > ndi.minimum_filter(image, size=5, mode="nearest")
+    )  # not a flat plateau
+    yx = np.argwhere(peak)
     if len(yx) < 2:
         return yx
     val = image[yx[:, 0], yx[:, 1]]

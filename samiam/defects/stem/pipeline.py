@@ -28,7 +28,8 @@ class StemParams:
     Attributes:
         column_threshold: robust sigmas a column must deviate from the bulk (darker or brighter).
         interstitial_threshold: robust sigmas an off-lattice residual peak must reach.
-        reference: "fourier" (bulk image at the column) or "neighbours" (median of nearby same-kind columns).
+        reference: "neighbours" (median of nearby columns of the same sublattice; measured best) or
+            "fourier" (the Fourier-filtered bulk image at the column).
         border: skip defects within this many lattice periods of the image edge.
         max_classes: largest number of K-means classes tried (silhouette).
         seed: K-means seed.
@@ -36,8 +37,8 @@ class StemParams:
 
     column_threshold: float = COLUMN_THRESHOLD
     interstitial_threshold: float = INTERSTITIAL_THRESHOLD
-    reference: str = "fourier"
-    border: float = 1.0
+    reference: str = "neighbours"
+    border: float = 1.5
     max_classes: int = 6
     seed: int = 0
 
@@ -87,7 +88,7 @@ def measure(
     image: np.ndarray,
     source: str = "<array>",
     reference: str = "fourier",
-    border: float = 1.0,
+    border: float = 1.5,
     smoothing: float = SMOOTH,
 ) -> tuple:
     """Everything up to the thresholds: (lattice, bulk, residual, columns, candidates, timings)."""

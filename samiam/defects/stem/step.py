@@ -80,7 +80,7 @@ def train_stem_model_empty(params: StemParams) -> StemModel:
 
     from samiam.defects.stem.classes import fit_classes
 
-    return StemModel(fit_classes(np.zeros((0, 3)), np.zeros(0, int)), params, {"n_defects": 0})
+    return StemModel(fit_classes(np.zeros((0, 2)), np.zeros(0, int)), params, {"n_defects": 0})
 
 
 def analyse_stem_file(path: Path, model: StemModel, out: Path) -> tuple[bool, str]:
