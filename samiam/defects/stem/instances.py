@@ -12,9 +12,11 @@ from samiam.defects.stem.residual import ColumnDeviations, OffLatticePeaks
 PSEUDO_LABELS = ("vacancy-like", "substitution-like", "interstitial-like")
 # Thresholds in robust sigmas, chosen by leave-images-out cross-validation on the synthetic set
 # (benchmarks/defects/run_stem_benchmark.py, STEM_RESULTS.md).
-# Both folds chose 4.0-4.25 (columns) and 6.25 (off-lattice peaks) with the neighbour reference.
-COLUMN_THRESHOLD = 4.0
-INTERSTITIAL_THRESHOLD = 6.25
+# Both folds chose 4.25 (columns), 6.5 (off-lattice peaks) and 0.25 (min relative) with the Fourier reference.
+COLUMN_THRESHOLD = 4.25
+INTERSTITIAL_THRESHOLD = 6.5
+# Smallest deviation called a defect, as a fraction of the column contrast (chosen the same way).
+MIN_RELATIVE = 0.25
 
 
 @dataclass
@@ -57,9 +59,15 @@ def gather(cols: ColumnDeviations, xy: np.ndarray, peaks: OffLatticePeaks, shape
     return c.subset(inside)
 
 
-def select(c: Candidates, column: float = COLUMN_THRESHOLD, interstitial: float = INTERSTITIAL_THRESHOLD) -> np.ndarray:
-    """Indices of the candidates that are defects: columns with |z| >= ``column``, peaks with z >= ``interstitial``."""
-    hit = np.where(c.on_lattice, np.abs(c.z) >= column, c.z >= interstitial)
+def select(
+    c: Candidates,
+    column: float = COLUMN_THRESHOLD,
+    interstitial: float = INTERSTITIAL_THRESHOLD,
+    min_relative: float = MIN_RELATIVE,
+) -> np.ndarray:
+    """Indices of the defects: columns with |z| >= ``column``, off-lattice peaks with z >= ``interstitial``,
+    both deviating by at least ``min_relative`` of the column contrast."""
+    hit = np.where(c.on_lattice, np.abs(c.z) >= column, c.z >= interstitial) & (np.abs(c.relative) >= min_relative)
     return np.flatnonzero(hit)
 
 

@@ -12,6 +12,7 @@ from samiam.defects.stem.columns import Columns, find_columns
 from samiam.defects.stem.instances import (
     COLUMN_THRESHOLD,
     INTERSTITIAL_THRESHOLD,
+    MIN_RELATIVE,
     Candidates,
     gather,
     select,
@@ -28,8 +29,9 @@ class StemParams:
     Attributes:
         column_threshold: robust sigmas a column must deviate from the bulk (darker or brighter).
         interstitial_threshold: robust sigmas an off-lattice residual peak must reach.
-        reference: "neighbours" (median of nearby columns of the same sublattice; measured best) or
-            "fourier" (the Fourier-filtered bulk image at the column).
+        min_relative: smallest deviation called a defect, as a fraction of the column contrast.
+        reference: "fourier" (the Fourier-filtered bulk image at the column; measured best) or
+            "neighbours" (median of nearby columns of the same sublattice).
         border: skip defects within this many lattice periods of the image edge.
         max_classes: largest number of K-means classes tried (silhouette).
         seed: K-means seed.
@@ -37,7 +39,8 @@ class StemParams:
 
     column_threshold: float = COLUMN_THRESHOLD
     interstitial_threshold: float = INTERSTITIAL_THRESHOLD
-    reference: str = "neighbours"
+    min_relative: float = MIN_RELATIVE
+    reference: str = "fourier"
     border: float = 1.5
     max_classes: int = 6
     seed: int = 0
@@ -50,6 +53,8 @@ class StemParams:
             )
         if self.reference not in ("fourier", "neighbours"):
             raise ParameterError(f"expected reference 'fourier' or 'neighbours', got '{self.reference}'")
+        if self.min_relative < 0:
+            raise ParameterError(f"expected min relative >= 0, got {self.min_relative}")
         if self.border < 0:
             raise ParameterError(f"expected border >= 0, got {self.border}")
         if self.max_classes < 2:
@@ -101,11 +106,12 @@ def measure(
     cols = find_columns(bulk, lat.period_px, source)
     t2 = time.perf_counter()
     sm, sb = smooth(img, cols.spacing, smoothing), smooth(bulk, cols.spacing, smoothing)
-    dev = column_deviations(sm, sb, cols.xy, cols.spacing, reference)
+    edge = border * lat.period_px
+    dev = column_deviations(sm, sb, cols.xy, cols.spacing, reference, edge)
     contrast = float(np.median(dev.expected) - np.percentile(sb, 2))
     resid = sm - sb
-    peaks = off_lattice_peaks(resid, cols.xy, cols.spacing, contrast)
-    cand = gather(dev, cols.xy, peaks, img.shape, border * lat.period_px)
+    peaks = off_lattice_peaks(resid, cols.xy, cols.spacing, contrast, int(edge))
+    cand = gather(dev, cols.xy, peaks, img.shape, edge)
     t3 = time.perf_counter()
     timings = {"lattice": t1 - t0, "bulk_columns": t2 - t1, "residual": t3 - t2}
     return lat, bulk, resid, cols, cand, timings
@@ -128,5 +134,5 @@ def detect_stem(image: np.ndarray, source: str = "<array>", params: StemParams |
     p = params or StemParams()
     p.check()
     lat, bulk, resid, cols, cand, timings = measure(image, source, p.reference, p.border)
-    found = cand.subset(select(cand, p.column_threshold, p.interstitial_threshold))
+    found = cand.subset(select(cand, p.column_threshold, p.interstitial_threshold, p.min_relative))
     return StemDetection(np.asarray(image, np.float32), lat, bulk, resid, cols, cand, found, timings)

@@ -24,16 +24,20 @@ OFF_LATTICE = 0.35
 MAD_TO_SIGMA = 1.4826
 
 
-def robust_z(values: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """(values - median) / (1.4826 MAD), per group when ``groups`` (int labels) is given."""
+def robust_z(values: np.ndarray, groups: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+    """(values - median) / (1.4826 MAD), per group when ``groups`` (int labels) is given.
+
+    ``reference`` (bool) restricts the values the median and MAD are taken from (e.g. away from the edge).
+    """
     values = np.asarray(values, np.float64)
     out = np.zeros_like(values)
     g = np.zeros(len(values), int) if groups is None else groups
+    ref = np.ones(len(values), bool) if reference is None else reference
     for k in np.unique(g):  # a handful of groups
-        v = values[g == k]
+        v = values[(g == k) & ref] if ((g == k) & ref).any() else values[g == k]
         med = np.median(v)
         mad = MAD_TO_SIGMA * np.median(np.abs(v - med)) + 1e-12
-        out[g == k] = (v - med) / mad
+        out[g == k] = (values[g == k] - med) / mad
     return out
 
 
@@ -67,7 +71,12 @@ class ColumnDeviations:
 
 
 def column_deviations(
-    smoothed: np.ndarray, bulk: np.ndarray, xy: np.ndarray, spacing: float, method: str = "fourier"
+    smoothed: np.ndarray,
+    bulk: np.ndarray,
+    xy: np.ndarray,
+    spacing: float,
+    method: str = "fourier",
+    border: float = 0.0,
 ) -> ColumnDeviations:
     """Intensity of every column against the bulk.
 
@@ -78,6 +87,8 @@ def column_deviations(
         spacing: column spacing (px).
         method: "fourier": reference = bulk image at the column; "neighbours": median of nearby
             columns of the same sublattice.
+        border: columns within this many px of the edge (where the Fourier bulk is poorer) do not
+            enter the noise estimate.
 
     Returns:
         The deviations.
@@ -90,7 +101,12 @@ def column_deviations(
     background = float(np.percentile(bulk, 2))
     contrast = np.maximum(exp - background, 1e-6 + 0.05 * (np.median(exp) - background))
     dev = obs - ref
-    return ColumnDeviations(obs, exp, ref, robust_z(dev, intensity_bins(exp)), dev / contrast, method)
+    h, w = smoothed.shape
+    inner = (xy[:, 0] >= border) & (xy[:, 0] < w - border) & (xy[:, 1] >= border) & (xy[:, 1] < h - border)
+    bins = intensity_bins(exp[inner])
+    edges = np.quantile(exp[inner], np.linspace(0, 1, bins.max() + 2)[1:-1]) if inner.sum() else []
+    z = robust_z(dev, np.searchsorted(edges, exp), inner)
+    return ColumnDeviations(obs, exp, ref, z, dev / contrast, method)
 
 
 @dataclass
@@ -110,7 +126,9 @@ class OffLatticePeaks:
     distance: np.ndarray
 
 
-def off_lattice_peaks(residual: np.ndarray, xy: np.ndarray, spacing: float, contrast: float) -> OffLatticePeaks:
+def off_lattice_peaks(
+    residual: np.ndarray, xy: np.ndarray, spacing: float, contrast: float, border: int = 0
+) -> OffLatticePeaks:
     """Local maxima of the residual farther than ``OFF_LATTICE`` spacings from every column.
 
     A maximum of the whole residual (not of the masked one) is kept, so the tail of a bright
@@ -121,13 +139,14 @@ def off_lattice_peaks(residual: np.ndarray, xy: np.ndarray, spacing: float, cont
         xy: (M, 2) columns.
         spacing: column spacing (px).
         contrast: median column contrast over the background (for ``relative``).
+        border: pixels within this many px of the edge do not enter the noise estimate.
 
     Returns:
         The peaks.
     """
     h, w = residual.shape
     tree = cKDTree(xy)
-    sub = np.mgrid[0:h:2, 0:w:2].reshape(2, -1).T  # every 4th pixel estimates the noise
+    sub = np.mgrid[border : h - border : 2, border : w - border : 2].reshape(2, -1).T  # every 4th pixel: the noise
     dsub, _ = tree.query(sub[:, ::-1].astype(np.float64))
     offv = residual[sub[:, 0], sub[:, 1]][dsub > OFF_LATTICE * spacing]
     med = float(np.median(offv)) if len(offv) else 0.0
