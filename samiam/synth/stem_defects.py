@@ -167,6 +167,7 @@ def synthetic_stem_defects(
     dose: float = 60.0,
     jitter: float = 0.3,
     drift: float = 0.01,
+    wobble: float = 0.0,
     background: float = 0.1,
     read_noise: float = 0.02,
     vacancy_factor: tuple[float, float] = (0.3, 0.55),
@@ -184,6 +185,7 @@ def synthetic_stem_defects(
         dose: counts per unit column intensity (Poisson noise; higher is cleaner).
         jitter: standard deviation (px) of the horizontal offset of each scan line.
         drift: slow drift as a shear: x shifts by ``drift * y`` (fraction of the row index).
+        wobble: amplitude (px) of a non-linear scan distortion: x shifts by ``wobble * sin(2 pi y / 128 + phase)``.
         background: constant intensity under the columns.
         read_noise: Gaussian noise standard deviation (intensity units).
         vacancy_factor: range of the intensity factor of a vacancy column (darker).
@@ -206,7 +208,12 @@ def synthetic_stem_defects(
     angle = rng.uniform(0, np.pi)
     pos, inten, cell = _lattice_columns(cr, (size, size), angle, rng.uniform(-5, 5, 2))
     pos = pos.copy()
-    pos[:, 0] += drift * pos[:, 1]  # slow drift: a shear along the fast scan axis
+    phase = rng.uniform(0, 2 * np.pi)
+
+    def distort(p: np.ndarray) -> np.ndarray:
+        """Drift (a shear) and the wobble, along the fast scan axis."""
+        return p + np.stack([drift * p[:, 1] + wobble * np.sin(2 * np.pi * p[:, 1] / 128 + phase), 0 * p[:, 1]], 1)
+
     spacing = nn_spacing(cr)
     margin = 2 * spacing + 4  # detectors may skip about one lattice period at the border
     inside = (pos[:, 0] >= margin) & (pos[:, 0] < size - margin) & (pos[:, 1] >= margin) & (pos[:, 1] < size - margin)
@@ -230,12 +237,14 @@ def synthetic_stem_defects(
         else:  # the emptiest site of this column's cell
             fu, fv, _ = cr.basis[cell[k]]
             off = (iu - fu) * a + (iv - fv) * b
-            p = pos[k] + off + np.array([drift * off[1], 0.0])
+            p = pos[k] + off
             extra_pos.append(p)
             extra_int.append(top * rng.uniform(*interstitial_factor))
         positions.append(p)
         kind_list.append(kind)
-    all_pos = np.concatenate([pos, np.array(extra_pos).reshape(-1, 2)])
+    pos = distort(pos)
+    positions = [distort(np.array([p]))[0] for p in positions]
+    all_pos = np.concatenate([pos, distort(np.array(extra_pos).reshape(-1, 2))])
     all_int = np.concatenate([inten, np.array(extra_int)])
     clean = _splat((size, size), all_pos, all_int, cr.sigma) + background
     if jitter > 0:  # per-line offset of the fast scan axis
@@ -253,6 +262,7 @@ def synthetic_stem_defects(
         "dose": dose,
         "jitter": jitter,
         "drift": drift,
+        "wobble": wobble,
         "seed": seed,
         "angle": float(angle),
     }

@@ -19,8 +19,10 @@ from samiam.defects.stem.columns import local_maxima
 # Smoothing (fraction of the column spacing) before measuring: about the probe size, so the
 # sample at a column is a weighted column intensity.
 SMOOTH = 0.2
-# Off-lattice pixels are farther than this (fraction of the column spacing) from every column.
-OFF_LATTICE = 0.35
+# Off-lattice pixels are at least this far (fraction of the column spacing) from every column: the
+# midpoint of a nearest-neighbour bond is the closest point *between* two columns. Nearer peaks are
+# the other half of a displaced column's residual dipole, not an extra column.
+OFF_LATTICE = 0.5
 MAD_TO_SIGMA = 1.4826
 
 
