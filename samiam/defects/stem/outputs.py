@@ -63,15 +63,21 @@ def render_overlay(result: StemResult, n_classes: int) -> np.ndarray:
     img = result.detection.image
     out = grey_rgb(img)
     colours = palette(max(n_classes, 1))
-    r = max(3, int(round(result.detection.columns.spacing * 0.45)))
-    scale = max(0.35, max(img.shape) / 1400)
+    r = max(4, int(round(result.detection.columns.spacing * 0.6)))
+    scale = max(0.4, max(img.shape) / 700)
+    width = max(1, int(round(scale * 1.5)))
     for inst in result.instances:  # one per defect
         c = tuple(int(v) for v in colours[max(inst.cls, 0) % len(colours)])
         x, y = (int(round(v)) for v in inst.centroid)
-        cv2.circle(out, (x, y), r, c, max(1, int(round(scale * 2))), cv2.LINE_AA)
+        cv2.circle(out, (x, y), r, c, width, cv2.LINE_AA)
+    counts = np.bincount([max(i.cls, 0) for i in result.instances], minlength=len(result.class_names))
+    line = int(16 * scale)
+    if result.class_names:
+        cv2.rectangle(out, (0, 0), (int(190 * scale), line * len(result.class_names) + 6), (0, 0, 0), -1)
     for k, name in enumerate(result.class_names):
         c = tuple(int(v) for v in colours[k % len(colours)])
-        cv2.putText(out, f"c{k}: {name}", (6, int(18 * scale * (k + 1)) + 4), 0, 0.5 * scale, c, 1, cv2.LINE_AA)
+        label = f"c{k}: {name} ({counts[k]})"
+        cv2.putText(out, label, (4, line * (k + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.42 * scale, c, width, cv2.LINE_AA)
     return out
 
 
