@@ -123,8 +123,9 @@ def train(
         from samiam.defects.stem.step import file_modalities, train_stem_folder
 
         files = _inputs(images)
-        if any(k == "stem" for k, _ in file_modalities(files, modality, None)):
-            typer.echo(train_stem_folder(files, out, seed, max_classes))
+        kinds = {k for k, _ in file_modalities(files, modality, None)}
+        if "stem" in kinds:
+            typer.echo(train_stem_folder(files, out, seed, max_classes, mixed="stm" in kinds))
             return
         from samiam.defects import TrainParams, train_defect_model
         from samiam.defects.readers import read_stm

@@ -140,12 +140,24 @@ def plan_run(
     return kinds, (stem_model_for(stem, model, StemParams(seed=seed), echo) if stem else None)
 
 
-def train_stem_folder(files: list[Path], out: Path, seed: int = 0, max_classes: int = 6) -> str:
+def train_stem_folder(files: list[Path], out: Path, seed: int = 0, max_classes: int = 6, mixed: bool = False) -> str:
     """``samiam defects train --modality stem``: learn the classes of these images, write the model folder.
+
+    Args:
+        files: the STEM images.
+        out: model folder to write.
+        seed: K-means seed.
+        max_classes: largest number of classes tried.
+        mixed: some inputs are STM images (refused: one model is STEM or STM).
 
     Returns:
         The line for the terminal.
+
+    Raises:
+        ParameterError: ``mixed``.
     """
+    if mixed:
+        raise ParameterError("expected STEM or STM training images, got both; train one model per modality")
     from samiam.defects.stem.model import save_stem_model
     from samiam.defects.stem.run import train_stem_model
     from samiam.io.read import read_micrograph

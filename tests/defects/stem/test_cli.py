@@ -78,3 +78,17 @@ def test_train_then_run_with_the_model(stem_png, tmp_path):
     assert "the --model folder is a STEM model" in res.output
     doc = json.loads((tmp_path / "o" / "haadf.defects.json").read_text())
     assert doc["run"]["model"] == str(model)
+
+
+def test_train_on_stem_and_stm_images_together_is_refused(stem_png, tmp_path):
+    np.save(tmp_path / "h.npy", np.zeros((64, 64)))
+    res = runner.invoke(
+        app, ["defects", "train", str(stem_png[0]), str(tmp_path / "h.npy"), "--modality", "auto", "-o", str(tmp_path)]
+    )
+    assert res.exit_code != 0
+    assert "cannot tell" in res.output  # the bare PNG is undecided under auto
+    dm = tmp_path / "scan.dm3"
+    dm.write_bytes(b"")
+    res = runner.invoke(app, ["defects", "train", str(dm), str(tmp_path / "h.npy"), "-o", str(tmp_path / "m")])
+    assert res.exit_code != 0
+    assert "got both" in res.output
