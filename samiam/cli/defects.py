@@ -16,7 +16,7 @@ from samiam.errors import InputError, ParameterError, SamiamError
 
 defects_app = typer.Typer(
     name="defects",
-    help="STM defects: train autoencoders on your images, then map, mask and classify defects.",
+    help="STM defects: train autoencoders, then map, mask and classify; STEM (--modality stem): no model needed.",
     no_args_is_help=True,
 )
 app.add_typer(defects_app, name="defects")
