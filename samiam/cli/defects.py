@@ -16,7 +16,7 @@ from samiam.errors import InputError, ParameterError, SamiamError
 
 defects_app = typer.Typer(
     name="defects",
-    help="STM defects: train autoencoders on your images, then map, mask and classify defects.",
+    help="STM defects: train autoencoders, then map, mask and classify; STEM (--modality stem): no model needed.",
     no_args_is_help=True,
 )
 app.add_typer(defects_app, name="defects")
@@ -84,6 +84,11 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 THREADS = typer.Option(
     0, "--threads", help="CPU threads for torch (0 = torch's default; 1 is fastest on busy machines)."
 )
+MODALITY = typer.Option(
+    "auto",
+    "--modality",
+    help="auto (stem for .dm3/.dm4/.emd or HAADF/ADF metadata, stm for .sxm/MATRIX/.npy), stem or stm.",
+)
 
 
 def _set_threads(threads: int) -> None:
@@ -110,10 +115,18 @@ def train(
     device: str = DEVICE,
     quiet: bool = QUIET,
     threads: int = THREADS,
+    modality: str = MODALITY,
 ) -> None:
-    """Train AE1 (maps), AE2 (defect patches) and the class mixture on a set of images."""
+    """Train AE1 (maps), AE2 (defect patches) and the class mixture on a set of images (STEM: the classes)."""
 
     def body() -> None:
+        from samiam.defects.stem.step import file_modalities, train_stem_folder
+
+        files = _inputs(images)
+        kinds = {k for k, _ in file_modalities(files, modality, None)}
+        if "stem" in kinds:
+            typer.echo(train_stem_folder(files, out, seed, max_classes, mixed="stm" in kinds))
+            return
         from samiam.defects import TrainParams, train_defect_model
         from samiam.defects.readers import read_stm
         from samiam.defects.train import TrainConfig
@@ -145,12 +158,18 @@ def train(
     guarded(body)
 
 
-def analyse_file(path: Path, model, params, out: Path) -> tuple[bool, str]:  # noqa: ANN001
+def analyse_file(path: Path, model, params, out: Path, modality: str = "stm") -> tuple[bool, str]:  # noqa: ANN001
     """Analyse one image and write its outputs (the per-image step, serial or on a cluster worker).
+
+    ``modality`` "stem": ``model`` is a ``StemModel`` and ``params`` is unused.
 
     Returns:
         (analysed, the line for the terminal); an unreadable image is (False, its error line).
     """
+    if modality == "stem":
+        from samiam.defects.stem.step import analyse_stem_file
+
+        return analyse_stem_file(path, model, out)
     from samiam.defects import run_defects
     from samiam.defects.outputs import write_defect_outputs
     from samiam.defects.readers import read_stm
@@ -174,7 +193,9 @@ def analyse_file(path: Path, model, params, out: Path) -> tuple[bool, str]:  # n
 @defects_app.command("run")
 def run(
     images: list[Path] = typer.Argument(..., help="STM images or folders (.npy, .sxm, *.Z_mtrx, PNG/JPEG/TIFF)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Model folder from 'samiam defects train'."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model folder from 'samiam defects train' (needed for STM; STEM learns if absent)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     blob_threshold: float | None = BLOB_THRESHOLD,
     error_mode: bool = ERROR_MODE,
@@ -188,6 +209,7 @@ def run(
     threads: int = THREADS,
     cluster: str | None = opt.CLUSTER,
     cluster_jobs: int | None = opt.CLUSTER_JOBS,
+    modality: str = MODALITY,
 ) -> None:
     """Write defect instances, classes, overlay, character and error maps for every image."""
 
@@ -201,14 +223,20 @@ def run(
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device, blob_threshold, error_mode)
         spec = opt.cluster_spec(cluster, cluster_jobs)
         files = _inputs(images)
-        loaded = load_model(model)
+        from samiam.defects.stem.step import plan_run
+
+        kinds, stem_model = plan_run(files, modality, model, spec is not None, seed, lambda s: typer.echo(s, err=True))
+        loaded = load_model(model) if "stm" in kinds else None
         check_writable_dir(out)
         if spec is not None:
             from samiam.distributed.defects import run_defects_on_cluster
 
             lines = run_defects_on_cluster(spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True))
         else:
-            lines = (analyse_file(f, loaded, params, out) for f in files)
+            lines = (
+                analyse_file(f, stem_model if k == "stem" else loaded, params, out, k)
+                for f, k in zip(files, kinds, strict=True)
+            )
         failed = 0
         bar = tqdm(lines, desc="images", unit="image", total=len(files), disable=quiet or len(files) < 2, leave=False)
         with contextlib.closing(lines):  # on Ctrl-C: a cluster run cancels what is in flight
