@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from samiam.errors import ParameterError
-from samiam.field.cluster import SCALES, FieldClusters, cluster_field, reduce_features
+from samiam.field.cluster import SCALES, FieldClusters, assign_untextured, cluster_field, reduce_features
 from samiam.field.descriptors import window_descriptors
 from samiam.field.labelmap import smooth_posterior, upsample_posterior
 from samiam.field.lattice import LatticeEstimate, estimate_lattice, window_for
@@ -159,6 +159,8 @@ def material_field(
         seed=seed,
         valid=valid,
     )
+    if valid is not None:
+        clusters = assign_untextured(clusters, desc.features[..., desc.groups["intensity"].start])
     timings["cluster"] = time.perf_counter() - t
     t = time.perf_counter()
     post = smooth_posterior(clusters.posterior, cfg.smooth_cells)

@@ -42,7 +42,7 @@ class FieldClusters:
     """Materials found on the grid.
 
     Attributes:
-        labels: (rows, cols) int material index of each window, 0..K-1.
+        labels: (rows, cols) int material index of each window, 0..K-1 (-1: no texture).
         posterior: (rows, cols, K) float32 soft assignment.
         n_materials: K.
         reason: how K was chosen (merge history with valley ratios).
@@ -265,8 +265,7 @@ def cluster_field(
         min_material_frac: clusters below this fraction of the total window weight join a neighbour.
         seed: K-means seed.
         valid: (rows, cols) bool, False for windows that carry no texture (saturated detector);
-            they take no part in finding the materials and are then assigned to the material
-            whose Gaussian gives them the highest posterior.
+            they take no part and get label -1 and a zero posterior (``assign_untextured``).
 
     Returns:
         The materials on the grid.
@@ -317,11 +316,9 @@ def cluster_field(
     ids, labels = np.unique(labels, return_inverse=True)
     k = len(ids)
     centres = np.stack([np.average(flat[labels == i], 0, weight[labels == i]) for i in range(k)])
-    # every window, saturated ones included, gets the posterior of the materials fitted on the
-    # textured windows: a saturated particle joins the material it resembles (bright, flat)
-    posterior = _posterior(flat, labels, weight, k, z.reshape(-1, p).astype(np.float64)).reshape(rows, cols, k)
-    posterior = posterior.astype(np.float32)
-    label_grid = posterior.argmax(-1)
+    posterior = np.zeros((rows, cols, k), np.float32)
+    posterior[ok] = _posterior(flat, labels, weight, k)
+    label_grid = np.full((rows, cols), -1, np.int64)
     label_grid[ok] = labels
     final_pairs = {}
     for ai in range(k):
@@ -338,28 +335,45 @@ def cluster_field(
     return FieldClusters(label_grid, posterior, k, reason, centres)
 
 
-def _posterior(
-    flat: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int, query: np.ndarray | None = None
-) -> np.ndarray:
-    """Soft assignment from one diagonal Gaussian per material (fitted on the weighted windows).
-
-    Args:
-        flat: (n, p) fitted windows; labels: (n,) their material; weight: (n,) their weight.
-        k: number of materials.
-        query: (m, p) windows to assign (default: ``flat``).
-
-    Returns:
-        (m, k) posterior.
-    """
-    query = flat if query is None else query
-    logp = np.empty((len(query), k))
+def _posterior(flat: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
+    """Soft assignment from one diagonal Gaussian per material (fitted on the weighted windows)."""
+    logp = np.empty((len(flat), k))
     for i in range(k):
         m = labels == i
         w = weight[m]
         mu = np.average(flat[m], 0, w)
         var = np.average((flat[m] - mu) ** 2, 0, w) + 1e-3
         prior = w.sum() / weight.sum()
-        logp[:, i] = -0.5 * (((query - mu) ** 2) / var + np.log(var)).sum(1) + np.log(prior)
+        logp[:, i] = -0.5 * (((flat - mu) ** 2) / var + np.log(var)).sum(1) + np.log(prior)
     logp -= logp.max(1, keepdims=True)
     p = np.exp(logp)
     return p / p.sum(1, keepdims=True)
+
+
+def assign_untextured(clusters: FieldClusters, brightness: np.ndarray) -> FieldClusters:
+    """Give the windows that took no part (saturated: no texture left) the material whose mean
+    window brightness is nearest to theirs. Clipping destroys a region's texture, not the fact that
+    it is the brightest (or darkest) thing in the image: a clipped particle joins the bright
+    material, not the support.
+
+    Args:
+        clusters: the grid result, label -1 on the untextured windows.
+        brightness: (rows, cols) mean intensity of every window.
+
+    Returns:
+        The same result with every window assigned (one-hot posterior on the former -1 windows).
+    """
+    if brightness.shape != clusters.labels.shape:
+        raise ParameterError(f"brightness must be {clusters.labels.shape} like the grid, got {brightness.shape}")
+    empty = clusters.labels < 0
+    if not empty.any():
+        return clusters
+    ok = ~empty
+    means = np.array([brightness[ok & (clusters.labels == i)].mean() for i in range(clusters.n_materials)])
+    nearest = np.abs(brightness[empty][:, None] - means[None, :]).argmin(1)
+    labels = clusters.labels.copy()
+    labels[empty] = nearest
+    posterior = clusters.posterior.copy()
+    posterior[empty] = np.eye(clusters.n_materials, dtype=np.float32)[nearest]
+    reason = {**clusters.reason, "untextured_windows": int(empty.sum())}
+    return FieldClusters(labels, posterior, clusters.n_materials, reason, clusters.centres)
