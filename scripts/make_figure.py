@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "synthetic_stack.png"
 LABELS = REPO / "examples" / "synthetic_stack.labels.png"
 OUT = REPO / "docs" / "figures" / "example_overlay.jpg"
-RUNS = {"default (fused)": [], "crops (the paper's booster)": ["--method", "crops", "--box-placement", "grid"]}
+RUNS = {"default (field)": [], "crops (the paper's booster)": ["--method", "crops", "--box-placement", "grid"]}
 
 
 def main() -> None:

@@ -177,6 +177,8 @@ def test_cli_resume_all_frames_and_cache_options(tmp_path: Path):
         "0",
         "--points-per-side",
         "4",
+        "--method",
+        "fused",
         "-q",
         "--all-frames",
         "--cache",

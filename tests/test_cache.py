@@ -61,9 +61,9 @@ def test_booster_only_rerun_skips_the_generator(tmp_path: Path, tiny_model, mic)
     from samiam.pipeline import SegmentConfig, segment_micrograph
 
     cache = FeatureCache(tmp_path / "c")
-    cfg = SegmentConfig(generator=GeneratorConfig(**BOXES))
+    cfg = SegmentConfig(generator=GeneratorConfig(**BOXES), boost=BoostConfig(method="fused"))
     raw1, _ = segment_micrograph(mic, tiny_model, cfg, cache=cache)
-    cfg2 = SegmentConfig(generator=GeneratorConfig(**BOXES), boost=BoostConfig(materials=1))
+    cfg2 = SegmentConfig(generator=GeneratorConfig(**BOXES), boost=BoostConfig(method="fused", materials=1))
     raw2, seg2 = segment_micrograph(mic, tiny_model, cfg2, cache=cache)
     assert raw2.run["cache"]["result_hits"] == 1 and raw2.run["cache"]["encoder_hits"] == 0
     _same(raw1.masks, raw2.masks)

@@ -33,9 +33,10 @@ class BoostConfig:
         max_materials: upper bound for the automatic choice.
         seed: seed for crop sampling and K-means.
     Method (docs/segment.md, benchmarks/quality/RESULTS.md):
-        method: ``fused`` (SAM masks take their material from the dense field, impure masks are
-            split along it, the field fills the rest), ``crops`` (the paper's crop booster), or
-            ``field`` (the dense field alone, no SAM).
+        method: ``field`` (the dense field alone, no SAM; the default: it measured best and is
+            fastest, benchmarks/quality/METHODS.md), ``fused`` (SAM masks take their material from
+            the dense field, impure masks are split along it, the field fills the rest) or
+            ``crops`` (the paper's crop booster).
         field: settings of the dense material field (``samiam.field``).
         fusion_purity: share of a mask one field material must hold for the mask to be pure.
         fusion_min_confidence: field posterior from which pixels outside the masks are assigned.
@@ -61,7 +62,7 @@ class BoostConfig:
     seed: int = 0
     library: str | None = None
     fill: bool = False
-    method: str = "fused"
+    method: str = "field"
     field: FieldConfig = field(default_factory=FieldConfig)
     fusion_purity: float = 0.8
     fusion_min_confidence: float = 0.5

@@ -44,7 +44,9 @@ def test_segment_writes_all_four_outputs(tmp_path: Path, example: Path):
     assert doc["image"] == {"file": str(example), "height": 256, "width": 256}
     run = doc["run"]
     assert run["model"] == "tiny-random" and run["device"] == "cpu" and run["boosted"] is True
-    assert {"generate", "field", "boost_filter", "boost_fuse"} <= set(run["timings"])
+    assert run["boost"]["method"] == "field" and {"field", "boost_field"} <= set(run["timings"])
+    assert run["timings"]["generate"] == 0.0  # the default runs no SAM prompt
+    assert json.loads((out / "two.raw.json").read_text())["annotations"] == []
     assert "materials_chosen" in run and run["boost"]["crop_size"] == 60
     labels = cv2.imread(str(out / "two.labels.png"), cv2.IMREAD_UNCHANGED)
     assert labels.dtype == np.uint16 and labels.shape == (256, 256)
@@ -52,6 +54,16 @@ def test_segment_writes_all_four_outputs(tmp_path: Path, example: Path):
     overlay = cv2.imread(str(out / "two.overlay.png"))
     assert overlay.shape == (256, 256, 3)
     assert not [p for p in out.iterdir() if ".part" in p.name]
+
+
+def test_fused_method_runs_sam_and_fuses(tmp_path: Path, example: Path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["segment", str(example), "-o", str(out), "--method", "fused", *FAST])
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "two.masks.json").read_text())["run"]
+    assert run["boost"]["method"] == "fused"
+    assert {"generate", "field", "boost_filter", "boost_fuse"} <= set(run["timings"])
+    assert json.loads((out / "two.raw.json").read_text())["annotations"]  # SAM proposed masks
 
 
 def test_boost_reruns_from_raw_json(tmp_path: Path, example: Path):
@@ -151,7 +163,9 @@ def test_segment_with_litemedsam_end_to_end(tmp_path: Path, monkeypatch):
     img, lab, _ = particle_on_support(256, 256, seed=4)
     src = write_png(tmp_path / "particle.png", img)
     out = tmp_path / "out"
-    res = runner.invoke(app, ["segment", str(src), "-o", str(out), "-q", "--box-scales", "0.5,0.25"])
+    res = runner.invoke(
+        app, ["segment", str(src), "-o", str(out), "-q", "--box-scales", "0.5,0.25", "--method", "fused"]
+    )
     assert res.exit_code == 0, res.output
     assert "model: litemedsam" in res.output
     doc = json.loads((out / "particle.masks.json").read_text())

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from samiam.batch import MANIFEST_NAME, SUMMARY_NAME, BatchRun, output_paths, plan_jobs
+from samiam.boost.config import BoostConfig
 from samiam.cli.app import app
 from samiam.distributed.segment import cluster_results, settings_for
 from samiam.generate.config import GeneratorConfig
@@ -21,6 +22,7 @@ from tests.distributed.conftest import wait_until_idle
 
 FAST = GeneratorConfig(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0)
 CLI_FAST = ["-m", "tiny-random", "--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-thresh", "0"]
+CLI_FAST += ["--method", "fused"]  # SAM runs on the workers (the default field needs none)
 N_IMAGES = 6
 
 
@@ -54,7 +56,9 @@ def _results_of(out: Path) -> dict[str, tuple]:
 
 
 def _run_api(client, out: Path, model, folder: Path, resume: bool = False, window: int | None = None):
-    batch = BatchRun(out, model, SegmentConfig(generator=FAST), resume=resume, command=["test"])
+    batch = BatchRun(
+        out, model, SegmentConfig(generator=FAST, boost=BoostConfig(method="fused")), resume=resume, command=["test"]
+    )
     jobs = plan_jobs(sorted(folder.glob("*.png")))
     settings = settings_for(batch, device="cpu", verify=True, encoder="fft", encoder_weights=None)
     return batch, jobs, batch.collect(jobs, cluster_results(client, jobs, settings, window))

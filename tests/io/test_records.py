@@ -71,6 +71,7 @@ def test_spool_memory_does_not_grow_with_records(tmp_path: Path):
         tracemalloc.stop()
     on_disk = spool.path.stat().st_size
     assert on_disk > 4000 * 300  # the records are really there, ~350 bytes each
-    assert grown < 20_000, f"{grown} bytes held for 4000 records"  # a list of them would hold > 1 MB
+    # a list of them would hold > 1 MB; the allowance covers interpreter noise on a loaded machine
+    assert grown < 200_000, f"{grown} bytes held for 4000 records"
     assert sum(1 for _ in spool) == n
     spool.close()
