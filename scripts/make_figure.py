@@ -1,6 +1,6 @@
 """Regenerate the README figure from real runs on the bundled example (docs/figures/example_overlay.jpg).
 
-Runs ``samiam segment`` on examples/synthetic_stack.png with the default (``--method fused``) and with
+Runs ``samiam segment`` on examples/synthetic_stack.png with the default (``--method field``) and with
 the paper's crop booster (``--method crops --box-placement grid``), scores both against the example's
 labels and puts the image and the two overlays side by side.
 
