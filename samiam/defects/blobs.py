@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from samiam.defects.calibrate import Calibration, calibrate, unit_noise_response
 from samiam.defects.flatten import robust_sigma
 from samiam.defects.patches import patches_at
 from samiam.errors import ParameterError
@@ -48,6 +49,17 @@ class BlobParams:
             larger defects may be elongated (tip-dragged adsorbates).
         outline: grow each blob's disk to the defect's half-maximum outline (``half_max_outline``),
             so the mask and the areas follow the defect's shape (False: disks only).
+        scale_unit: ``"feature"``: the scales start at ``min_scale`` x the image's own feature
+            scale (``calibrate.feature_scale``; at least ``min_sigma`` and ``lattice_factor`` x the
+            atomic spacing) and span a factor ``scale_span``, so defects are matched at the same
+            size relative to what the scan resolves whatever the scan size and pixel count;
+            ``"px"``: from ``min_sigma`` to ``max_sigma`` pixels (the previous behaviour).
+        min_scale: smallest sigma in feature scales (``scale_unit="feature"``).
+        scale_span: largest / smallest sigma (``scale_unit="feature"``); 12 is the span of the
+            pixel ladder 2-24 px, so ``persist`` neighbouring scales keep covering a factor ~3.
+        noise_floor: each scale's response is divided by the larger of its robust sigma and the
+            response that white noise of the image's measured noise level gives at that scale,
+            so a clean image with few structures is not thresholded on its noise's own tail.
     """
 
     enabled: bool = True
@@ -66,6 +78,10 @@ class BlobParams:
     min_roundness: float = 0.35
     roundness_below_sigma: float = 4.0
     outline: bool = True
+    scale_unit: str = "feature"
+    min_scale: float = 0.5
+    scale_span: float = 12.0
+    noise_floor: bool = True
 
     def check(self) -> None:
         """Raise ParameterError for out-of-range values."""
@@ -89,6 +105,10 @@ class BlobParams:
             )
         if not 0 <= self.min_roundness <= 1:
             raise ParameterError(f"min_roundness must be in [0, 1], got {self.min_roundness}")
+        if self.scale_unit not in ("feature", "px"):
+            raise ParameterError(f"scale_unit must be 'feature' or 'px', got {self.scale_unit!r}")
+        if self.min_scale <= 0 or self.scale_span < 1:
+            raise ParameterError(f"need min_scale > 0 and scale_span >= 1, got {self.min_scale}, {self.scale_span}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,8 +166,22 @@ def lattice_period(heights: np.ndarray, min_period: float = 2.0, prominence: flo
     return float(1.0 / freq.flat[k])
 
 
-def scales(params: BlobParams, period: float | None) -> np.ndarray:
-    """LoG sigmas: geometric from max(min_sigma, lattice_factor x period) to max_sigma."""
+def scales(
+    params: BlobParams, period: float | None, feature: float | None = None, shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Blob sigmas, geometric over ``n_scales``.
+
+    ``scale_unit="px"`` (or no ``feature`` scale given): from max(min_sigma, lattice_factor x period)
+    to max_sigma. ``"feature"``: from lo = max(min_sigma, lattice_factor x period, min_scale x feature)
+    to scale_span x lo, the top capped at 1/8 of the short side (``shape``).
+    """
+    if params.scale_unit == "feature" and feature is not None:
+        lo = max(params.min_sigma, params.lattice_factor * period if period else 0.0, params.min_scale * feature)
+        hi = params.scale_span * lo
+        if shape is not None:
+            hi = min(hi, min(shape) / 8.0)
+        hi = max(hi, lo)
+        return np.geomspace(lo, hi, params.n_scales) if params.n_scales > 1 else np.array([lo])
     lo = max(params.min_sigma, params.lattice_factor * period if period else 0.0)
     lo = min(lo, params.max_sigma)
     return np.geomspace(lo, params.max_sigma, params.n_scales) if params.n_scales > 1 else np.array([lo])
@@ -257,7 +291,11 @@ def roundness(hyy: np.ndarray, hxx: np.ndarray, hxy: np.ndarray) -> np.ndarray:
 
 
 def detect_blobs(
-    heights: np.ndarray, params: BlobParams, period: float | None, exclude: np.ndarray | None = None
+    heights: np.ndarray,
+    params: BlobParams,
+    period: float | None,
+    exclude: np.ndarray | None = None,
+    calibration: Calibration | None = None,
 ) -> Blobs:
     """Local extrema of the scale-normalised Hessian blob response (bumps and pits).
 
@@ -273,16 +311,28 @@ def detect_blobs(
         params: blob parameters.
         period: lattice period (px) or None.
         exclude: bool HxW pixels where no blob may be centred.
+        calibration: the image's calibration (``calibrate.calibrate``); measured here when the
+            parameters need it and none is given.
 
     Returns:
         The blobs.
     """
     params.check()
-    sig = scales(params, period)
+    if calibration is None and (params.scale_unit == "feature" or params.noise_floor):
+        calibration = calibrate(heights)
+    if calibration is not None and params.scale_unit == "feature":
+        period = calibration.spacing
+    feature = calibration.feature_scale if calibration is not None else None
+    sig = scales(params, period, feature, heights.shape)
+    floors = (
+        np.asarray(unit_noise_response(tuple(float(s) for s in sig))) * calibration.noise
+        if calibration is not None and params.noise_floor
+        else np.zeros(len(sig))
+    )
     resp = []
-    for r in hessian_responses(heights, sig):
+    for r, floor in zip(hessian_responses(heights, sig), floors, strict=True):
         sub = r[::3, ::3]  # robust statistics on a regular subsample: same result, 9x fewer values
-        r = (r - np.median(sub)) / max(robust_sigma(sub), 1e-12)
+        r = (r - np.median(sub)) / max(robust_sigma(sub), float(floor), 1e-12)
         if params.line_noise_rows > 0:
             r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
         resp.append(r)

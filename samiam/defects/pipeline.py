@@ -12,6 +12,7 @@ import torch
 from samiam import __version__
 from samiam.defects.autoencoder import PatchAutoencoder
 from samiam.defects.blobs import BlobParams, blob_regions
+from samiam.defects.calibrate import Calibration
 from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
@@ -106,6 +107,7 @@ class Detection:
         rare_clusters: character clusters added to the mask (error-mask mode).
         period: lattice period (px) found in the image, or None.
         n_blobs: blobs kept by the blob detector.
+        calibration: the image's noise, spacing and feature scale (blob mode), or None.
     """
 
     prepared: PreparedImage
@@ -117,6 +119,7 @@ class Detection:
     rare_clusters: list[int]
     period: float | None = None
     n_blobs: int = 0
+    calibration: Calibration | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class FoundDefects:
         n_blobs: blobs kept (blob mode).
         regions: int32 HxW split of the mask into one region per defect (blob mode), or None
             (connected components).
+        calibration: the image's noise, spacing and feature scale (blob mode), or None.
     """
 
     mask: np.ndarray
@@ -139,6 +143,7 @@ class FoundDefects:
     period: float | None = None
     n_blobs: int = 0
     regions: np.ndarray | None = None
+    calibration: Calibration | None = None
 
 
 def find_defects(prepared: PreparedImage, maps: DefectMaps, params: DefectParams) -> FoundDefects:
@@ -146,9 +151,9 @@ def find_defects(prepared: PreparedImage, maps: DefectMaps, params: DefectParams
     exclude = prepared.exclude
     if params.blobs.enabled:
         z = error_zscore(maps.error, exclude)
-        mask, blobs, period = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
+        mask, blobs, period, cal = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
         regions = blob_regions(mask, blobs, params.blobs.radius_factor)
-        return FoundDefects(mask, z, [], period, len(blobs.sigma), regions)
+        return FoundDefects(mask, z, [], period, len(blobs.sigma), regions, cal)
     mask, z, rare = defect_mask(maps.error, maps.character, exclude, params.mask)
     return FoundDefects(mask, z, rare)
 
@@ -213,7 +218,16 @@ def detect(
     t3 = time.perf_counter()
     t.update({"flatten_steps": t1 - t0, "maps": t2 - t1, "mask": t3 - t2})
     return Detection(
-        prepared, maps, found.error_z, found.mask, labels, instances, found.rare_clusters, found.period, found.n_blobs
+        prepared,
+        maps,
+        found.error_z,
+        found.mask,
+        labels,
+        instances,
+        found.rare_clusters,
+        found.period,
+        found.n_blobs,
+        found.calibration,
     )
 
 
@@ -310,6 +324,7 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
         "rare_clusters": det.rare_clusters,
         "lattice_period_px": det.period,
         "n_blobs": det.n_blobs,
+        "calibration": det.calibration.to_dict() if det.calibration is not None else None,
         "annotation_fraction": float(det.prepared.annotation.mean()) if det.prepared.annotation is not None else 0.0,
         "n_steps": det.prepared.steps.n_steps,
         "step_band_fraction": float(det.prepared.steps.band.mean()),
