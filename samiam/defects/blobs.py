@@ -45,8 +45,10 @@ class BlobParams:
         min_roundness: blobs finer than ``roundness_below_sigma`` whose Hessian eigenvalue ratio
             (small / large, 1 = round) is below this are dropped: short scan-line streaks and
             noise ridges, not point defects (0 = off).
-        roundness_below_sigma: the roundness test applies to blobs with sigma below this (px);
-            larger defects may be elongated (tip-dragged adsorbates).
+        roundness_below_sigma: the roundness test applies to blobs with sigma below this (px;
+            ``scale_unit="px"``); larger defects may be elongated (tip-dragged adsorbates).
+        roundness_below_scale: the same limit in units of the smallest sigma (``scale_unit="feature"``;
+            2 = 4 px of the pixel ladder that starts at 2 px).
         outline: grow each blob's disk to the defect's half-maximum outline (``half_max_outline``),
             so the mask and the areas follow the defect's shape (False: disks only).
         scale_unit: ``"feature"``: the scales start at ``min_scale`` x the image's own feature
@@ -77,6 +79,7 @@ class BlobParams:
     line_noise_quantile: float = 75.0
     min_roundness: float = 0.35
     roundness_below_sigma: float = 4.0
+    roundness_below_scale: float = 2.0
     outline: bool = True
     scale_unit: str = "feature"
     min_scale: float = 0.5
@@ -290,32 +293,22 @@ def roundness(hyy: np.ndarray, hxx: np.ndarray, hxy: np.ndarray) -> np.ndarray:
     return np.minimum(a, b) / np.maximum(np.maximum(a, b), 1e-30)
 
 
-def detect_blobs(
-    heights: np.ndarray,
-    params: BlobParams,
-    period: float | None,
-    exclude: np.ndarray | None = None,
-    calibration: Calibration | None = None,
-) -> Blobs:
-    """Local extrema of the scale-normalised Hessian blob response (bumps and pits).
+def blob_responses(
+    heights: np.ndarray, params: BlobParams, period: float | None, calibration: Calibration | None = None
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Normalised blob responses of one image at its scales (the costly half of ``detect_blobs``).
 
-    Each scale's response is divided by its robust sigma and by the scan-line noise factor of its
-    row. Persistent blobs: the response holds its sign over ``persist`` neighbouring scales, per
-    pixel the run with the largest magnitude wins, and blobs are the local maxima of that magnitude
-    (window of the smallest scale) above ``threshold``, outside ``exclude``. Strong blobs: the same
-    over ``strong_persist`` scales above ``strong_threshold``, unless inside a persistent blob's
-    disk. Fine blobs that are not round are dropped.
+    Each scale's response is divided by the larger of its robust sigma and the white-noise floor
+    (``noise_floor``), then by the scan-line noise factor of its row.
 
     Args:
         heights: HxW normalised heights.
-        params: blob parameters.
-        period: lattice period (px) or None.
-        exclude: bool HxW pixels where no blob may be centred.
-        calibration: the image's calibration (``calibrate.calibrate``); measured here when the
-            parameters need it and none is given.
+        params: blob parameters (only the scale, noise-floor and scan-line settings are used).
+        period: lattice period (px) or None (replaced by the calibrated spacing in feature mode).
+        calibration: the image's calibration; measured here when needed and not given.
 
     Returns:
-        The blobs.
+        (one float32 HxW response per scale, the scales).
     """
     params.check()
     if calibration is None and (params.scale_unit == "feature" or params.noise_floor):
@@ -336,6 +329,41 @@ def detect_blobs(
         if params.line_noise_rows > 0:
             r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
         resp.append(r)
+    return resp, sig
+
+
+def detect_blobs(
+    heights: np.ndarray,
+    params: BlobParams,
+    period: float | None,
+    exclude: np.ndarray | None = None,
+    calibration: Calibration | None = None,
+    responses: tuple[list[np.ndarray], np.ndarray] | None = None,
+) -> Blobs:
+    """Local extrema of the scale-normalised Hessian blob response (bumps and pits).
+
+    Responses from ``blob_responses``. Persistent blobs: the response holds its sign over
+    ``persist`` neighbouring scales, per pixel the run with the largest magnitude wins, and blobs
+    are the local maxima of that magnitude (window of the smallest scale) above ``threshold``,
+    outside ``exclude``. Strong blobs: the same over ``strong_persist`` scales above
+    ``strong_threshold``, unless inside a persistent blob's disk. Fine blobs that are not round
+    are dropped.
+
+    Args:
+        heights: HxW normalised heights.
+        params: blob parameters.
+        period: lattice period (px) or None.
+        exclude: bool HxW pixels where no blob may be centred.
+        calibration: the image's calibration (``calibrate.calibrate``); measured here when the
+            parameters need it and none is given.
+        responses: ``blob_responses`` output computed before with the same scale settings (so a
+            sweep over thresholds computes them once).
+
+    Returns:
+        The blobs.
+    """
+    params.check()
+    resp, sig = responses if responses is not None else blob_responses(heights, params, period, calibration)
     blobs = _extrema(resp, sig, params.persist, params.threshold, params, exclude)
     if params.strong_threshold > 0:
         strong = _extrema(resp, sig, params.strong_persist, params.strong_threshold, params, exclude)
@@ -352,7 +380,8 @@ def detect_blobs(
     if params.min_roundness <= 0:
         return blobs
     keep = np.ones(len(blobs.sigma), bool)
-    for s in np.unique(blobs.sigma[blobs.sigma < params.roundness_below_sigma]):  # a few scales
+    fine = params.roundness_below_sigma if params.scale_unit == "px" else params.roundness_below_scale * float(sig[0])
+    for s in np.unique(blobs.sigma[blobs.sigma < fine]):  # a few scales
         pick = np.nonzero(blobs.sigma == s)[0]
         keep[pick] = roundness(*hessian_at(heights, blobs.yx[pick], float(s))) >= params.min_roundness
     return blobs.select(keep)

@@ -125,6 +125,8 @@ def blob_defect_mask(
     exclude: np.ndarray,
     blobs: BlobParams,
     params: MaskParams | None = None,
+    responses: tuple[list[np.ndarray], np.ndarray] | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[np.ndarray, Blobs, float | None, Calibration]:
     """Defect mask from the scale-matched blob detector, gated by the AE1 error.
 
@@ -140,15 +142,17 @@ def blob_defect_mask(
         exclude: bool HxW pixels that can never be defects.
         blobs: blob-detector parameters.
         params: mask parameters (``max_aspect``, ``min_area``).
+        responses: precomputed ``blobs.blob_responses`` (same scale settings), or None.
+        calibration: precomputed ``calibrate.calibrate(heights)``, or None.
 
     Returns:
         (mask, the blobs kept, lattice period in px or None, the image's calibration).
     """
     p = params or MaskParams()
     p.check()
-    cal = calibrate(heights)
+    cal = calibration if calibration is not None else calibrate(heights)
     period = cal.spacing if blobs.scale_unit == "feature" else lattice_period(heights)
-    found = detect_blobs(heights, blobs, period, exclude, cal)
+    found = detect_blobs(heights, blobs, period, exclude, cal, responses)
     if blobs.error_gate > 0:
         found = gate_blobs(found, error_z, blobs.error_gate, blobs.radius_factor)
     raw = blob_mask(found, heights.shape, blobs.radius_factor) & ~exclude
