@@ -59,6 +59,9 @@ class BlobParams:
         min_scale: smallest sigma in feature scales (``scale_unit="feature"``).
         scale_span: largest / smallest sigma (``scale_unit="feature"``); 12 is the span of the
             pixel ladder 2-24 px, so ``persist`` neighbouring scales keep covering a factor ~3.
+        line_noise_heights: the response is also divided by a scan-line factor from the measured
+            noise of each scan line of the heights (``calibrate.noise_level``; only where the lines'
+            noise differs), on top of the response's own band factor (``line_noise_rows``).
         noise_floor: each scale's response is divided by the larger of its robust sigma and the
             response that white noise of the image's measured noise level gives at that scale,
             so a clean image with few structures is not thresholded on its noise's own tail.
@@ -85,6 +88,7 @@ class BlobParams:
     min_scale: float = 0.5
     scale_span: float = 12.0
     noise_floor: bool = True
+    line_noise_heights: bool = True
 
     def check(self) -> None:
         """Raise ParameterError for out-of-range values."""
@@ -241,6 +245,16 @@ def line_noise_factor(response: np.ndarray, rows: int, quantile: float) -> np.nd
     return np.maximum(band / max(float(np.percentile(a, quantile)), 1e-12), 1.0)
 
 
+def scan_line_factor(row_noise: np.ndarray) -> np.ndarray:
+    """Per-line factor >= 1 (H,) from the measured noise of each scan line (``calibrate.noise_level``).
+
+    Each line's noise (already a running median over 5 lines) relative to the median line,
+    floored at 1: noisy scan lines (tip change, feedback ringing) raise the bar by their extra
+    noise, quiet lines keep it.
+    """
+    return np.maximum(row_noise / max(float(np.median(row_noise)), 1e-12), 1.0).astype(np.float32)
+
+
 def persistent(responses: list[np.ndarray], sigmas: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Responses that hold their sign over ``n`` neighbouring scales.
 
@@ -322,12 +336,18 @@ def blob_responses(
         if calibration is not None and params.noise_floor
         else np.zeros(len(sig))
     )
+    row_factor = None
+    by_heights = params.line_noise_heights and calibration is not None
+    if by_heights and calibration.lines_differ:
+        row_factor = scan_line_factor(calibration.row_noise)
     resp = []
     for r, floor in zip(hessian_responses(heights, sig), floors, strict=True):
         sub = r[::3, ::3]  # robust statistics on a regular subsample: same result, 9x fewer values
         r = (r - np.median(sub)) / max(robust_sigma(sub), float(floor), 1e-12)
         if params.line_noise_rows > 0:
             r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
+        if row_factor is not None:
+            r = r / row_factor[:, None]
         resp.append(r)
     return resp, sig
 

@@ -102,8 +102,11 @@ def atomic_spacing(heights: np.ndarray) -> float | None:
     """Lattice spacing (px) from the image's own spectrum, or None when no resolved lattice stands out."""
     from samiam.field.lattice import estimate_lattice
 
-    est = estimate_lattice(_check(heights))
-    if est.period_px is None or est.period_px < MIN_RESOLVED_PERIOD:
+    z = _check(heights)
+    est = estimate_lattice(z)
+    # an atomic lattice repeats many times across the image: periods longer than 1/16 of the short
+    # side are terraces, moire or the defects' own spacing
+    if est.period_px is None or not MIN_RESOLVED_PERIOD <= est.period_px <= min(z.shape) / 16:
         return None
     return float(est.period_px)
 

@@ -341,6 +341,7 @@ def train_defect_model(
     train: TrainParams | None = None,
     *,
     progress: bool = True,
+    ae1: PatchAutoencoder | None = None,
 ) -> DefectModel:
     """Train AE1 on random patches, detect defects, train AE2 on defect patches, fit the class mixture.
 
@@ -350,6 +351,8 @@ def train_defect_model(
         params: analysis parameters used to find the training defects.
         train: training settings.
         progress: show progress bars.
+        ae1: a trained map autoencoder to reuse (AE1 is then not trained again; e.g. to refit AE2
+            and the classes after changing detection parameters).
 
     Returns:
         The saved model.
@@ -374,8 +377,12 @@ def train_defect_model(
     patches = np.concatenate(
         [centre_patches(sample_patches(pr.heights, tp.patch, tp.patches_per_image, rng)) for pr in prepared]
     )
-    ae1 = PatchAutoencoder(tp.patch, tp.latent1)
-    curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
+    if ae1 is None:
+        ae1 = PatchAutoencoder(tp.patch, tp.latent1)
+        curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
+    else:
+        ae1 = ae1.to(device)
+        curve1 = []
     defect_patches, per_image, train_prepared, train_instances = [], [], [], []
     for mg, pr in tqdm(
         list(zip(images, prepared, strict=True)), desc="defects", unit="image", disable=not progress, leave=False
