@@ -27,7 +27,7 @@ import itertools
 import os
 import platform
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +129,15 @@ def score(centres: dict[str, np.ndarray], names: list[str], boxes: dict) -> dict
     r = tot["found"] / max(tot["n_boxes"], 1)
     p = tot["true_detections"] / tot["n_detections"] if tot["n_detections"] else 0.0
     f1 = 2 * r * p / (r + p) if r + p else 0.0
-    return {"recall": r, "precision": p, "f1": f1, "counts": tot, "per_recall": rec, "per_precision": prec, "matches": matches}
+    return {
+        "recall": r,
+        "precision": p,
+        "f1": f1,
+        "counts": tot,
+        "per_recall": rec,
+        "per_precision": prec,
+        "matches": matches,
+    }
 
 
 def centres_of(inst: list[DefectInstance]) -> np.ndarray:
@@ -176,7 +184,9 @@ def run_fold(k: int, files, mgs, boxes, labels, work: Path, epochs: int) -> dict
         cents = {n: centres_of(detect_cached(cache[n], blob, current_params)) for n in cn}
         s = score(cents, cn, boxes)
         grid.append((s["f1"], ms, thr, s["recall"], s["precision"]))
-        print(f"fold {k} choose: min_scale {ms} threshold {thr}: R {s['recall']:.3f} P {s['precision']:.3f}", flush=True)
+        print(
+            f"fold {k} choose: min_scale {ms} threshold {thr}: R {s['recall']:.3f} P {s['precision']:.3f}", flush=True
+        )
     best = max(grid)
     chosen = BlobParams(min_scale=best[1], threshold=best[2])
     bgrid = []

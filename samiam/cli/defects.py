@@ -86,6 +86,27 @@ THREADS = typer.Option(
 )
 
 
+CLASSES = typer.Option(
+    None,
+    "--classes",
+    help="Few-shot named classes: a CSV (label,x,y,width,height,filename; filename relative to the CSV) or a "
+    "Label Studio JSON export of rectangle labels, one or a few boxes per class.",
+    show_default=False,
+)
+
+
+def _prototypes(classes: Path | None, files: list[Path], model, params):  # noqa: ANN001, ANN202
+    """Named-class prototypes from ``--classes`` (None without it)."""
+    if classes is None:
+        return None
+    from samiam.defects.naming import check_examples, read_examples
+    from samiam.defects.pipeline import learn_prototypes
+
+    examples = read_examples(classes)
+    check_examples(examples, files, str(classes))
+    return learn_prototypes(examples, model, params, str(classes))
+
+
 def _set_threads(threads: int) -> None:
     if threads < 0:
         raise ParameterError(f"--threads must be >= 0, got {threads}")
@@ -145,8 +166,10 @@ def train(
     guarded(body)
 
 
-def analyse_file(path: Path, model, params, out: Path) -> tuple[bool, str]:  # noqa: ANN001
+def analyse_file(path: Path, model, params, out: Path, prototypes=None) -> tuple[bool, str]:  # noqa: ANN001
     """Analyse one image and write its outputs (the per-image step, serial or on a cluster worker).
+
+    ``prototypes`` (``pipeline.learn_prototypes``, from ``--classes``) names every defect.
 
     Returns:
         (analysed, the line for the terminal); an unreadable image is (False, its error line).
@@ -156,14 +179,15 @@ def analyse_file(path: Path, model, params, out: Path) -> tuple[bool, str]:  # n
     from samiam.defects.readers import read_stm
 
     try:
-        result = run_defects(read_stm(path), model, params)
+        result = run_defects(read_stm(path), model, params, prototypes)
         write_defect_outputs(result, out, model.classes.n_classes)
     except InputError as exc:
         return False, f"error: {exc}"
     counts: dict[int, int] = {}
     for inst in result.detection.instances:
-        counts[inst.cls] = counts.get(inst.cls, 0) + 1
-    per_class = ", ".join(f"c{c}:{n}" for c, n in sorted(counts.items())) or "none"
+        key = inst.name if inst.name is not None else f"c{inst.cls}"
+        counts[key] = counts.get(key, 0) + 1
+    per_class = ", ".join(f"{c}:{n}" for c, n in sorted(counts.items())) or "none"
     return True, (
         f"{path.name}: {len(result.detection.instances)} defects ({per_class}), "
         f"{result.detection.prepared.steps.n_steps} step(s) excluded, "
@@ -188,6 +212,7 @@ def run(
     threads: int = THREADS,
     cluster: str | None = opt.CLUSTER,
     cluster_jobs: int | None = opt.CLUSTER_JOBS,
+    classes: Path | None = CLASSES,
 ) -> None:
     """Write defect instances, classes, overlay, character and error maps for every image."""
 
@@ -202,13 +227,16 @@ def run(
         spec = opt.cluster_spec(cluster, cluster_jobs)
         files = _inputs(images)
         loaded = load_model(model)
+        protos = _prototypes(classes, files, loaded, params)
         check_writable_dir(out)
         if spec is not None:
             from samiam.distributed.defects import run_defects_on_cluster
 
-            lines = run_defects_on_cluster(spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True))
+            lines = run_defects_on_cluster(
+                spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True), prototypes=protos
+            )
         else:
-            lines = (analyse_file(f, loaded, params, out) for f in files)
+            lines = (analyse_file(f, loaded, params, out, protos) for f in files)
         failed = 0
         bar = tqdm(lines, desc="images", unit="image", total=len(files), disable=quiet or len(files) < 2, leave=False)
         with contextlib.closing(lines):  # on Ctrl-C: a cluster run cancels what is in flight

@@ -123,8 +123,10 @@ def read_examples_csv(path: Path) -> list[Example]:
 def _task_file(task: dict, folder: Path) -> Path:
     """The local image of a Label Studio task: its data path as given, or its file name next to the export."""
     data = task.get("data") or {}
-    ref = data.get("image") if isinstance(data.get("image"), str) else next(
-        (v for v in data.values() if isinstance(v, str)), None
+    ref = (
+        data.get("image")
+        if isinstance(data.get("image"), str)
+        else next((v for v in data.values() if isinstance(v, str)), None)
     )
     if ref is None:
         raise InputError(f"task {task.get('id', '?')}: no image reference in its data")

@@ -17,6 +17,14 @@ from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
 from samiam.defects.mask import MaskParams, blob_defect_mask, defect_mask, error_zscore
+from samiam.defects.naming import (
+    Example,
+    Prototypes,
+    assign_names,
+    build_prototypes,
+    example_instances,
+    standardise,
+)
 from samiam.defects.patches import centre_patches, patches_at, sample_patches
 from samiam.defects.prepare import PreparedImage, prepare_heights
 from samiam.defects.steps import StepParams
@@ -272,12 +280,65 @@ def classify(
     ae2: PatchAutoencoder,
     classes: ClassModel,
     device: torch.device,
-) -> None:
-    """Set class, class probability and soft assignments of every instance (in place)."""
+    prototypes: Prototypes | None = None,
+) -> np.ndarray:
+    """Set class, class probability and soft assignments of every instance (in place).
+
+    With ``prototypes`` (``learn_prototypes``), also its few-shot ``name`` and ``name_distance``.
+
+    Returns:
+        The (N, d) class features.
+    """
     feats = defect_features(ae2, heights, instances, device)
     cls, prob, soft = classes.predict(feats)
     for inst, c, p, s in zip(instances, cls, prob, soft, strict=True):
         inst.cls, inst.probability, inst.soft = int(c), float(p), [float(v) for v in s]
+    if prototypes is not None:
+        names, dist = assign_names(standardise(feats, classes.mean, classes.std), prototypes)
+        for inst, n, d in zip(instances, names, dist, strict=True):
+            inst.name, inst.name_distance = n, float(d)
+    return feats
+
+
+def learn_prototypes(
+    examples: list[Example], model: DefectModel, params: DefectParams | None = None, source: str = ""
+) -> Prototypes:
+    """Few-shot class prototypes from labelled example boxes (``naming.read_examples``).
+
+    Each example image is analysed like any other (``detect``); a box stands for the detected
+    defect whose centroid it holds (nearest its centre), else for a defect made from the box
+    itself; the class features of these defects, standardised like the model's mixture, give
+    the prototypes (``naming.build_prototypes``).
+
+    Args:
+        examples: the labelled boxes.
+        model: the loaded model.
+        params: analysis parameters (as for the images to name).
+        source: examples file (for messages and the record).
+
+    Returns:
+        The prototypes.
+
+    Raises:
+        InputError: an example image cannot be read.
+    """
+    from samiam.defects.readers import read_stm
+
+    p = params or DefectParams()
+    device = resolve_device(p.device)
+    ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
+    feats, labels = [], []
+    by_file: dict[Path, list[Example]] = {}
+    for ex in examples:
+        by_file.setdefault(ex.file, []).append(ex)
+    for file, exs in by_file.items():  # a few example images
+        mg = read_stm(file)
+        det = detect(mg.raw, mg.source, ae1, p, device)
+        insts = example_instances([e.box for e in exs], det.instances, det.prepared.heights)
+        raw = defect_features(ae2, det.prepared.heights, insts, device)
+        feats.append(standardise(raw, model.classes.mean, model.classes.std))
+        labels += [e.label for e in exs]
+    return build_prototypes(np.concatenate(feats), labels, source)
 
 
 def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray:
@@ -288,13 +349,16 @@ def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray
     return lut[labels]
 
 
-def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None = None) -> DefectResult:
+def run_defects(
+    mg: Micrograph, model: DefectModel, params: DefectParams | None = None, prototypes: Prototypes | None = None
+) -> DefectResult:
     """Analyse one micrograph with a trained model folder.
 
     Args:
         mg: the micrograph (its ``raw`` heights are used).
         model: the loaded model.
         params: analysis parameters.
+        prototypes: few-shot named classes (``learn_prototypes``): every defect also gets a name.
 
     Returns:
         The result, ready for ``outputs.write_defect_outputs``.
@@ -306,7 +370,7 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
     det = detect(mg.raw, mg.source, ae1, p, device, timings)
     t1 = time.perf_counter()
-    classify(det.instances, det.prepared.heights, ae2, model.classes, device)
+    classify(det.instances, det.prepared.heights, ae2, model.classes, device, prototypes)
     cmap = class_map(det.labels, det.instances)
     timings["classes"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
@@ -325,6 +389,7 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
         "lattice_period_px": det.period,
         "n_blobs": det.n_blobs,
         "calibration": det.calibration.to_dict() if det.calibration is not None else None,
+        "naming": prototypes.to_dict() if prototypes is not None else None,
         "annotation_fraction": float(det.prepared.annotation.mean()) if det.prepared.annotation is not None else 0.0,
         "n_steps": det.prepared.steps.n_steps,
         "step_band_fraction": float(det.prepared.steps.band.mean()),
