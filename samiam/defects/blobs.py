@@ -68,7 +68,7 @@ class BlobParams:
     """
 
     enabled: bool = True
-    threshold: float = 2.5
+    threshold: float = 2.75
     error_gate: float = 1.0
     min_sigma: float = 2.0
     max_sigma: float = 24.0
@@ -85,7 +85,7 @@ class BlobParams:
     roundness_below_scale: float = 2.0
     outline: bool = True
     scale_unit: str = "feature"
-    min_scale: float = 0.5
+    min_scale: float = 0.2
     scale_span: float = 12.0
     noise_floor: bool = True
     line_noise_heights: bool = True

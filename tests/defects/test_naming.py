@@ -89,9 +89,10 @@ def test_synthetic_kinds_are_named_from_one_example_each_and_an_unseen_kind_is_u
     img, spots = _hillocks(10)
     res = run_defects(micrograph_from_array(img, "hillocks.npy"), model, prototypes=protos)
     cents = np.array([d.centroid for d in res.detection.instances]).reshape(-1, 2)
-    hill = [res.detection.instances[int(np.hypot(*(cents - s).T).argmin())] for s in spots]
-    assert all(np.hypot(*(np.array(h.centroid) - s)) <= 6 for h, s in zip(hill, spots, strict=True))
-    assert [h.name for h in hill] == [UNKNOWN] * 3, [(h.name, h.name_distance, protos.threshold) for h in hill]
+    near = [[i for i, c in zip(res.detection.instances, cents, strict=True) if np.hypot(*(c - s)) <= 10] for s in spots]
+    assert all(near), [len(n) for n in near]  # every mound is found (maybe as more than one defect)
+    names = [(i.name, i.name_distance) for n in near for i in n]
+    assert all(n == UNKNOWN for n, _ in names), (names, protos.threshold)
 
 
 def _run(args):
