@@ -133,7 +133,8 @@ def main() -> None:
         f"unknown; accuracy over the others {acc_known:.3f} |",
         f"| unsupervised classes, best one-to-one mapping (Hungarian, chosen on the scored boxes) | {h_acc:.3f} | "
         f"{model.classes.n_classes} mixture classes for {len(counts)} labels |",
-        f"| majority label (baseline) | {max(counts.values()) / len(true):.3f} | always '{counts.most_common(1)[0][0]}' |",
+        f"| majority label (baseline) | {max(counts.values()) / len(true):.3f} | "
+        f"always '{counts.most_common(1)[0][0]}' |",
         "",
         "| label | found boxes | few-shot name accuracy | unsupervised (mapped) accuracy |",
         "|---|---|---|---|",

@@ -67,7 +67,8 @@ STRIDE = typer.Option(
 BLOB_THRESHOLD = typer.Option(
     None,
     "--blob-threshold",
-    help="Blob detector threshold (robust sigmas of the response over 4 scales; default 2.75, BlobParams.threshold, chosen by cross-validation).",
+    help="Blob detector threshold (robust sigmas of the response over 4 scales; default 2.75, "
+    "BlobParams.threshold, chosen by cross-validation).",
     show_default=False,
 )
 ERROR_MODE = typer.Option(
