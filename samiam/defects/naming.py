@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,18 +138,29 @@ def _task_file(task: dict, folder: Path) -> Path:
     return folder / _UPLOAD_PREFIX.sub("", name)
 
 
-def read_examples_labelstudio(path: Path) -> list[Example]:
-    """Examples from a Label Studio JSON export with ``rectanglelabels`` results.
+def examples_from_tasks(tasks: list, file_for: Callable[[dict], Path], source: str) -> list[Example]:
+    """Examples from Label Studio tasks with ``rectanglelabels`` results (export or webhook payloads).
 
     Coordinates are percent of ``original_width``/``original_height`` (converted with
-    ``labelstudio.interactive.rectangle_to_box``, rotation included); the task's image is its data
-    path, or the file of that name (without Label Studio's upload prefix) next to the export.
+    ``labelstudio.interactive.rectangle_to_box``, rotation included).
+
+    Args:
+        tasks: task dicts (``{"task": ..., "annotation": ...}`` webhook items are accepted too).
+        file_for: the image (path or key) of a task.
+        source: name for messages.
+
+    Returns:
+        The examples (tasks without rectangles give none).
+
+    Raises:
+        InputError: a rectangle without a label, size or numeric coordinates.
     """
     from samiam.labelstudio.interactive import rectangle_to_box
-    from samiam.library.learn import read_labelstudio_export
 
     out = []
-    for task in read_labelstudio_export(path):
+    for task in tasks:
+        if not isinstance(task, dict):
+            raise InputError(f"{source}: a task is not an object")
         if "task" in task and "annotation" in task:  # webhook payload shape
             task = {**task["task"], "annotations": [task["annotation"]]}
         results = [
@@ -160,17 +172,29 @@ def read_examples_labelstudio(path: Path) -> list[Example]:
         ]
         if not results:
             continue
-        file = _task_file(task, path.parent)
+        file = file_for(task)
         for r in results:
             v = r.get("value") or {}
             labels = v.get("rectanglelabels") or []
             ow, oh = r.get("original_width"), r.get("original_height")
-            where = f"{path}: task {task.get('id', '?')}"
+            where = f"{source}: task {task.get('id', '?')}"
             if not labels or not isinstance(ow, int) or not isinstance(oh, int):
                 raise InputError(f"{where}: a rectangle without a label or without original_width/original_height")
             nums = [_number(v.get(k), k, where) for k in ("x", "y", "width", "height")]
             x1, y1, x2, y2 = rectangle_to_box(*nums, float(v.get("rotation") or 0.0), ow, oh)
             out.append(Example(str(labels[0]).strip(), (float(x1), float(y1), float(x2 - x1), float(y2 - y1)), file))
+    return out
+
+
+def read_examples_labelstudio(path: Path) -> list[Example]:
+    """Examples from a Label Studio JSON export with ``rectanglelabels`` results (``examples_from_tasks``).
+
+    The task's image is its data path, or the file of that name (without Label Studio's upload
+    prefix) next to the export.
+    """
+    from samiam.library.learn import read_labelstudio_export
+
+    out = examples_from_tasks(read_labelstudio_export(path), lambda t: _task_file(t, path.parent), str(path))
     if not out:
         raise InputError(f"{path}: no rectangle labels (RectangleLabels results) in the export")
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -301,7 +302,11 @@ def classify(
 
 
 def learn_prototypes(
-    examples: list[Example], model: DefectModel, params: DefectParams | None = None, source: str = ""
+    examples: list[Example],
+    model: DefectModel,
+    params: DefectParams | None = None,
+    source: str = "",
+    read: Callable[[Path], Micrograph] | None = None,
 ) -> Prototypes:
     """Few-shot class prototypes from labelled example boxes (``naming.read_examples``).
 
@@ -315,6 +320,7 @@ def learn_prototypes(
         model: the loaded model.
         params: analysis parameters (as for the images to name).
         source: examples file (for messages and the record).
+        read: returns the micrograph of an example's ``file`` (default ``readers.read_stm``).
 
     Returns:
         The prototypes.
@@ -324,6 +330,7 @@ def learn_prototypes(
     """
     from samiam.defects.readers import read_stm
 
+    read = read or read_stm
     p = params or DefectParams()
     device = resolve_device(p.device)
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
@@ -332,7 +339,7 @@ def learn_prototypes(
     for ex in examples:
         by_file.setdefault(ex.file, []).append(ex)
     for file, exs in by_file.items():  # a few example images
-        mg = read_stm(file)
+        mg = read(file)
         det = detect(mg.raw, mg.source, ae1, p, device)
         insts = example_instances([e.box for e in exs], det.instances, det.prepared.heights)
         raw = defect_features(ae2, det.prepared.heights, insts, device)
