@@ -279,9 +279,15 @@ def example_instances(
     return out
 
 
+# the spread below which a feature's differences are not amplified further (feature units: the shape
+# descriptors are logs, so 0.25 is a 28 % change of amplitude or area): a feature that barely varied
+# in the training set (e.g. every training defect of one size) must not decide every name alone
+MIN_SPREAD = 0.25
+
+
 def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Features in the model's standardised class-feature space."""
-    return (np.asarray(features, np.float64) - mean) / std
+    """Features in the model's standardised class-feature space (spreads floored at ``MIN_SPREAD``)."""
+    return (np.asarray(features, np.float64) - mean) / np.maximum(std, MIN_SPREAD)
 
 
 def build_prototypes(features: np.ndarray, labels: list[str], source: str = "") -> Prototypes:

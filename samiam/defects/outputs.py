@@ -82,14 +82,16 @@ def render_overlay(heights: np.ndarray, result: DefectResult, n_classes: int) ->
         cv2.putText(out, text, (x, max(y - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, c, 1, cv2.LINE_AA)
     if named:
         counts = {n: named.count(n) for n in by_name if n in named}
-        step = int(22 * scale / 0.5) if scale > 0.5 else 14
+        step = max(14, int(28 * scale))
+        width = max(len(f"{n} ({k})") for n, k in counts.items()) * int(step * 0.55) + 2 * step
+        out[2 : 8 + step * len(counts), 2:width] //= 3  # darken the legend's background
         for i, (n, k) in enumerate(counts.items()):  # one legend line per name
             y = 6 + i * step
-            cv2.rectangle(out, (6, y), (6 + step - 4, y + step - 4), by_name[n], -1)
+            cv2.rectangle(out, (6, y), (6 + step - 5, y + step - 5), by_name[n], -1)
             cv2.putText(
                 out,
                 f"{n} ({k})",
-                (10 + step, y + step - 5),
+                (12 + step, y + step - 5),
                 cv2.FONT_HERSHEY_SIMPLEX,
                 0.9 * scale,
                 (255, 255, 255),
