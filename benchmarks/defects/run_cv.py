@@ -13,8 +13,10 @@ order). For each fold, everything is chosen on one half and scored on the other:
 3. AE2 and the mixture are refitted on the choosing half with the chosen detector (AE1 kept);
 4. the other half is scored: recall, precision, AMI of the classes against the 8 labels, and the
    spread of per-image recall and precision.
-The current method (the previous defaults: pixel scales 2-24 px, constants picked on the even
-half) is scored with the same fold models. No number on a scored half is used for a choice.
+The current method (the previous defaults: pixel scales 2-24 px, threshold 2.5, constants picked on
+the even half before) is scored with the same fold models, and so is the previous detector with
+only its threshold chosen on the choosing half (to separate what the calibration does from what
+the threshold choice does). No number on a scored half is used for a choice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import itertools
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +55,8 @@ WSE2 = ROOT / ".." / "shared" / "data" / "stm" / "wse2"
 MIN_SCALES = (0.2, 0.3, 0.5)
 THRESHOLDS = (2.25, 2.5, 2.75, 3.0, 3.25)
 BASELINE_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
-CURRENT = BlobParams(scale_unit="px", noise_floor=False, line_noise_heights=False)  # the previous defaults
+# the previous defaults: pixel ladder 2-24 px, threshold 2.5 (picked on the even half before)
+CURRENT = BlobParams(threshold=2.5, scale_unit="px", noise_floor=False, line_noise_heights=False)
 
 
 @dataclass
@@ -210,6 +213,12 @@ def run_fold(k: int, files, mgs, boxes, labels, work: Path, epochs: int) -> dict
         s = score({n: baseline_centres(cache[n], thr) for n in cn}, cn, boxes)
         bgrid.append((s["f1"], 0.0, thr, s["recall"], s["precision"]))
     bthr = select(bgrid)[2]
+    pgrid = []
+    for thr in THRESHOLDS:  # the previous detector with only its threshold chosen here
+        blob = replace(CURRENT, threshold=thr)
+        s = score({n: centres_of(detect_cached(cache[n], blob, current_params)) for n in cn}, cn, boxes)
+        pgrid.append((s["f1"], 0.0, thr, s["recall"], s["precision"]))
+    pixel = replace(CURRENT, threshold=select(pgrid)[2])
 
     # refit AE2 + classes with the chosen detector on the choosing half (AE1 kept)
     folder = work / f"fold{k}_calibrated"
@@ -219,7 +228,12 @@ def run_fold(k: int, files, mgs, boxes, labels, work: Path, epochs: int) -> dict
 
     rows = {}
     dev = torch.device("cpu")
-    for name, model, blob in (("current method", current_model, CURRENT), ("calibrated", cal_model, chosen)):
+    methods = (
+        ("current method", current_model, CURRENT),
+        ("previous detector, threshold chosen here", current_model, pixel),
+        ("calibrated", cal_model, chosen),
+    )
+    for name, model, blob in methods:
         inst = {}
         t1 = time.perf_counter()
         for n in sn:
@@ -239,6 +253,7 @@ def run_fold(k: int, files, mgs, boxes, labels, work: Path, epochs: int) -> dict
         "choose_score": {"recall": best[3], "precision": best[4], "f1": best[0]},
         "grid": grid,
         "baseline_threshold": bthr,
+        "pixel_threshold": pixel.threshold,
         "rows": rows,
         "train_s": t_train,
         "feature_scales": {n: cache[n].calibration.feature_scale for n in sn},
@@ -284,6 +299,8 @@ def main() -> None:
                 ch = f"min_scale {f['chosen']['min_scale']}, threshold {f['chosen']['threshold']}"
             elif name == "baseline":
                 ch = f"threshold {f['baseline_threshold']}"
+            elif name.startswith("previous detector"):
+                ch = f"threshold {f['pixel_threshold']} (pixel ladder; classes of the current method's model)"
             else:
                 ch = "(fixed: previous defaults)"
             c = s["counts"]
