@@ -52,7 +52,7 @@ from samiam.defects.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 WSE2 = ROOT / ".." / "shared" / "data" / "stm" / "wse2"
-MIN_SCALES = (0.2, 0.3, 0.5)
+MIN_SCALES = (0.1, 0.2, 0.3, 0.5)
 THRESHOLDS = (2.25, 2.5, 2.75, 3.0, 3.25)
 BASELINE_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
 # the previous defaults: pixel ladder 2-24 px, threshold 2.5 (picked on the even half before)

@@ -85,7 +85,7 @@ class BlobParams:
     roundness_below_scale: float = 2.0
     outline: bool = True
     scale_unit: str = "feature"
-    min_scale: float = 0.2
+    min_scale: float = 0.1
     scale_span: float = 12.0
     noise_floor: bool = True
     line_noise_heights: bool = True
