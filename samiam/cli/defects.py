@@ -67,7 +67,8 @@ STRIDE = typer.Option(
 BLOB_THRESHOLD = typer.Option(
     None,
     "--blob-threshold",
-    help="Blob detector threshold (robust sigmas of the response over 4 scales; default 2.5, BlobParams.threshold).",
+    help="Blob detector threshold (robust sigmas of the response over 4 scales; default 2.75, "
+    "BlobParams.threshold, chosen by cross-validation).",
     show_default=False,
 )
 ERROR_MODE = typer.Option(
@@ -89,6 +90,27 @@ MODALITY = typer.Option(
     "--modality",
     help="auto (stem for .dm3/.dm4/.emd or HAADF/ADF metadata, stm for .sxm/MATRIX/.npy), stem or stm.",
 )
+
+
+CLASSES = typer.Option(
+    None,
+    "--classes",
+    help="Few-shot named classes: a CSV (label,x,y,width,height,filename; filename relative to the CSV) or a "
+    "Label Studio JSON export of rectangle labels, one or a few boxes per class.",
+    show_default=False,
+)
+
+
+def _prototypes(classes: Path | None, files: list[Path], model, params):  # noqa: ANN001, ANN202
+    """Named-class prototypes from ``--classes`` (None without it)."""
+    if classes is None:
+        return None
+    from samiam.defects.naming import check_examples, read_examples
+    from samiam.defects.pipeline import learn_prototypes
+
+    examples = read_examples(classes)
+    check_examples(examples, files, str(classes))
+    return learn_prototypes(examples, model, params, str(classes))
 
 
 def _set_threads(threads: int) -> None:
@@ -158,10 +180,13 @@ def train(
     guarded(body)
 
 
-def analyse_file(path: Path, model, params, out: Path, modality: str = "stm") -> tuple[bool, str]:  # noqa: ANN001
+def analyse_file(  # noqa: ANN001
+    path: Path, model, params, out: Path, modality: str = "stm", prototypes=None
+) -> tuple[bool, str]:
     """Analyse one image and write its outputs (the per-image step, serial or on a cluster worker).
 
     ``modality`` "stem": ``model`` is a ``StemModel`` and ``params`` is unused.
+    ``prototypes`` (``pipeline.learn_prototypes``, from ``--classes``) names every STM defect.
 
     Returns:
         (analysed, the line for the terminal); an unreadable image is (False, its error line).
@@ -175,14 +200,15 @@ def analyse_file(path: Path, model, params, out: Path, modality: str = "stm") ->
     from samiam.defects.readers import read_stm
 
     try:
-        result = run_defects(read_stm(path), model, params)
+        result = run_defects(read_stm(path), model, params, prototypes)
         write_defect_outputs(result, out, model.classes.n_classes)
     except InputError as exc:
         return False, f"error: {exc}"
     counts: dict[int, int] = {}
     for inst in result.detection.instances:
-        counts[inst.cls] = counts.get(inst.cls, 0) + 1
-    per_class = ", ".join(f"c{c}:{n}" for c, n in sorted(counts.items())) or "none"
+        key = inst.name if inst.name is not None else f"c{inst.cls}"
+        counts[key] = counts.get(key, 0) + 1
+    per_class = ", ".join(f"{c}:{n}" for c, n in sorted(counts.items())) or "none"
     return True, (
         f"{path.name}: {len(result.detection.instances)} defects ({per_class}), "
         f"{result.detection.prepared.steps.n_steps} step(s) excluded, "
@@ -210,6 +236,7 @@ def run(
     cluster: str | None = opt.CLUSTER,
     cluster_jobs: int | None = opt.CLUSTER_JOBS,
     modality: str = MODALITY,
+    classes: Path | None = CLASSES,
 ) -> None:
     """Write defect instances, classes, overlay, character and error maps for every image."""
 
@@ -227,14 +254,19 @@ def run(
 
         kinds, stem_model = plan_run(files, modality, model, spec is not None, seed, lambda s: typer.echo(s, err=True))
         loaded = load_model(model) if "stm" in kinds else None
+        if classes is not None and loaded is None:
+            raise ParameterError("--classes names STM defects; it needs STM images and their --model")
+        protos = _prototypes(classes, [f for f, k in zip(files, kinds, strict=True) if k == "stm"], loaded, params)
         check_writable_dir(out)
         if spec is not None:
             from samiam.distributed.defects import run_defects_on_cluster
 
-            lines = run_defects_on_cluster(spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True))
+            lines = run_defects_on_cluster(
+                spec, files, model, params, out, echo=lambda s: typer.echo(s, err=True), prototypes=protos
+            )
         else:
             lines = (
-                analyse_file(f, stem_model if k == "stem" else loaded, params, out, k)
+                analyse_file(f, stem_model if k == "stem" else loaded, params, out, k, protos)
                 for f, k in zip(files, kinds, strict=True)
             )
         failed = 0

@@ -80,6 +80,13 @@ def labelstudio(
     embedding_cache: int = typer.Option(8, "--embedding-cache", help="Image embeddings kept for clicks."),
     threads: int = typer.Option(8, "--threads", help="Requests processed at once."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every request."),
+    defect_model: Path | None = typer.Option(
+        None,
+        "--defect-model",
+        help="STM defect mode: model folder from 'samiam defects train'; automatic predictions of a project with "
+        "RectangleLabels are defect rectangles, named after the rectangles labelled so far.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the Label Studio ML backend: SAM masks for clicks/boxes, one region per material otherwise."""
     from samiam.labelstudio.app import create_app, serve
@@ -120,7 +127,13 @@ def labelstudio(
         ).validate()
         resolver = ImageResolver(url=label_studio_url, api_key=api_key, local_files_root=local_files_root)
         loaded = load_model(model, checkpoint, device, verify=not no_verify)
-        backend = LabelStudioBackend(loaded, cfg, resolver, embedding_cache=embedding_cache)
+        namer = None
+        if defect_model is not None:
+            from samiam.defects import load_model as load_defect_model
+            from samiam.labelstudio.defects import DefectNamer
+
+            namer = DefectNamer(load_defect_model(defect_model))
+        backend = LabelStudioBackend(loaded, cfg, resolver, embedding_cache=embedding_cache, defects=namer)
         return backend, create_app(backend)
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from samiam.defects.calibrate import Calibration, calibrate, unit_noise_response
 from samiam.defects.flatten import robust_sigma
 from samiam.defects.patches import patches_at
 from samiam.errors import ParameterError
@@ -44,14 +45,30 @@ class BlobParams:
         min_roundness: blobs finer than ``roundness_below_sigma`` whose Hessian eigenvalue ratio
             (small / large, 1 = round) is below this are dropped: short scan-line streaks and
             noise ridges, not point defects (0 = off).
-        roundness_below_sigma: the roundness test applies to blobs with sigma below this (px);
-            larger defects may be elongated (tip-dragged adsorbates).
+        roundness_below_sigma: the roundness test applies to blobs with sigma below this (px;
+            ``scale_unit="px"``); larger defects may be elongated (tip-dragged adsorbates).
+        roundness_below_scale: the same limit in units of the smallest sigma (``scale_unit="feature"``;
+            2 = 4 px of the pixel ladder that starts at 2 px).
         outline: grow each blob's disk to the defect's half-maximum outline (``half_max_outline``),
             so the mask and the areas follow the defect's shape (False: disks only).
+        scale_unit: ``"feature"``: the scales start at ``min_scale`` x the image's own feature
+            scale (``calibrate.feature_scale``; at least ``min_sigma`` and ``lattice_factor`` x the
+            atomic spacing) and span a factor ``scale_span``, so defects are matched at the same
+            size relative to what the scan resolves whatever the scan size and pixel count;
+            ``"px"``: from ``min_sigma`` to ``max_sigma`` pixels (the previous behaviour).
+        min_scale: smallest sigma in feature scales (``scale_unit="feature"``).
+        scale_span: largest / smallest sigma (``scale_unit="feature"``); 12 is the span of the
+            pixel ladder 2-24 px, so ``persist`` neighbouring scales keep covering a factor ~3.
+        line_noise_heights: the response is also divided by a scan-line factor from the measured
+            noise of each scan line of the heights (``calibrate.noise_level``; only where the lines'
+            noise differs), on top of the response's own band factor (``line_noise_rows``).
+        noise_floor: each scale's response is divided by the larger of its robust sigma and the
+            response that white noise of the image's measured noise level gives at that scale,
+            so a clean image with few structures is not thresholded on its noise's own tail.
     """
 
     enabled: bool = True
-    threshold: float = 2.5
+    threshold: float = 2.75
     error_gate: float = 1.0
     min_sigma: float = 2.0
     max_sigma: float = 24.0
@@ -65,7 +82,13 @@ class BlobParams:
     line_noise_quantile: float = 75.0
     min_roundness: float = 0.35
     roundness_below_sigma: float = 4.0
+    roundness_below_scale: float = 2.0
     outline: bool = True
+    scale_unit: str = "feature"
+    min_scale: float = 0.1
+    scale_span: float = 12.0
+    noise_floor: bool = True
+    line_noise_heights: bool = True
 
     def check(self) -> None:
         """Raise ParameterError for out-of-range values."""
@@ -89,6 +112,10 @@ class BlobParams:
             )
         if not 0 <= self.min_roundness <= 1:
             raise ParameterError(f"min_roundness must be in [0, 1], got {self.min_roundness}")
+        if self.scale_unit not in ("feature", "px"):
+            raise ParameterError(f"scale_unit must be 'feature' or 'px', got {self.scale_unit!r}")
+        if self.min_scale <= 0 or self.scale_span < 1:
+            raise ParameterError(f"need min_scale > 0 and scale_span >= 1, got {self.min_scale}, {self.scale_span}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,8 +173,22 @@ def lattice_period(heights: np.ndarray, min_period: float = 2.0, prominence: flo
     return float(1.0 / freq.flat[k])
 
 
-def scales(params: BlobParams, period: float | None) -> np.ndarray:
-    """LoG sigmas: geometric from max(min_sigma, lattice_factor x period) to max_sigma."""
+def scales(
+    params: BlobParams, period: float | None, feature: float | None = None, shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Blob sigmas, geometric over ``n_scales``.
+
+    ``scale_unit="px"`` (or no ``feature`` scale given): from max(min_sigma, lattice_factor x period)
+    to max_sigma. ``"feature"``: from lo = max(min_sigma, lattice_factor x period, min_scale x feature)
+    to scale_span x lo, the top capped at 1/8 of the short side (``shape``).
+    """
+    if params.scale_unit == "feature" and feature is not None:
+        lo = max(params.min_sigma, params.lattice_factor * period if period else 0.0, params.min_scale * feature)
+        hi = params.scale_span * lo
+        if shape is not None:
+            hi = min(hi, min(shape) / 8.0)
+        hi = max(hi, lo)
+        return np.geomspace(lo, hi, params.n_scales) if params.n_scales > 1 else np.array([lo])
     lo = max(params.min_sigma, params.lattice_factor * period if period else 0.0)
     lo = min(lo, params.max_sigma)
     return np.geomspace(lo, params.max_sigma, params.n_scales) if params.n_scales > 1 else np.array([lo])
@@ -204,6 +245,16 @@ def line_noise_factor(response: np.ndarray, rows: int, quantile: float) -> np.nd
     return np.maximum(band / max(float(np.percentile(a, quantile)), 1e-12), 1.0)
 
 
+def scan_line_factor(row_noise: np.ndarray) -> np.ndarray:
+    """Per-line factor >= 1 (H,) from the measured noise of each scan line (``calibrate.noise_level``).
+
+    Each line's noise (already a running median over 5 lines) relative to the median line,
+    floored at 1: noisy scan lines (tip change, feedback ringing) raise the bar by their extra
+    noise, quiet lines keep it.
+    """
+    return np.maximum(row_noise / max(float(np.median(row_noise)), 1e-12), 1.0).astype(np.float32)
+
+
 def persistent(responses: list[np.ndarray], sigmas: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Responses that hold their sign over ``n`` neighbouring scales.
 
@@ -256,36 +307,83 @@ def roundness(hyy: np.ndarray, hxx: np.ndarray, hxy: np.ndarray) -> np.ndarray:
     return np.minimum(a, b) / np.maximum(np.maximum(a, b), 1e-30)
 
 
+def blob_responses(
+    heights: np.ndarray, params: BlobParams, period: float | None, calibration: Calibration | None = None
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Normalised blob responses of one image at its scales (the costly half of ``detect_blobs``).
+
+    Each scale's response is divided by the larger of its robust sigma and the white-noise floor
+    (``noise_floor``), then by the scan-line noise factor of its row.
+
+    Args:
+        heights: HxW normalised heights.
+        params: blob parameters (only the scale, noise-floor and scan-line settings are used).
+        period: lattice period (px) or None (replaced by the calibrated spacing in feature mode).
+        calibration: the image's calibration; measured here when needed and not given.
+
+    Returns:
+        (one float32 HxW response per scale, the scales).
+    """
+    params.check()
+    if calibration is None and (params.scale_unit == "feature" or params.noise_floor):
+        calibration = calibrate(heights)
+    if calibration is not None and params.scale_unit == "feature":
+        period = calibration.spacing
+    feature = calibration.feature_scale if calibration is not None else None
+    sig = scales(params, period, feature, heights.shape)
+    floors = (
+        np.asarray(unit_noise_response(tuple(float(s) for s in sig))) * calibration.noise
+        if calibration is not None and params.noise_floor
+        else np.zeros(len(sig))
+    )
+    row_factor = None
+    by_heights = params.line_noise_heights and calibration is not None
+    if by_heights and calibration.lines_differ:
+        row_factor = scan_line_factor(calibration.row_noise)
+    resp = []
+    for r, floor in zip(hessian_responses(heights, sig), floors, strict=True):
+        sub = r[::3, ::3]  # robust statistics on a regular subsample: same result, 9x fewer values
+        r = (r - np.median(sub)) / max(robust_sigma(sub), float(floor), 1e-12)
+        if params.line_noise_rows > 0:
+            r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
+        if row_factor is not None:
+            r = r / row_factor[:, None]
+        resp.append(r)
+    return resp, sig
+
+
 def detect_blobs(
-    heights: np.ndarray, params: BlobParams, period: float | None, exclude: np.ndarray | None = None
+    heights: np.ndarray,
+    params: BlobParams,
+    period: float | None,
+    exclude: np.ndarray | None = None,
+    calibration: Calibration | None = None,
+    responses: tuple[list[np.ndarray], np.ndarray] | None = None,
 ) -> Blobs:
     """Local extrema of the scale-normalised Hessian blob response (bumps and pits).
 
-    Each scale's response is divided by its robust sigma and by the scan-line noise factor of its
-    row. Persistent blobs: the response holds its sign over ``persist`` neighbouring scales, per
-    pixel the run with the largest magnitude wins, and blobs are the local maxima of that magnitude
-    (window of the smallest scale) above ``threshold``, outside ``exclude``. Strong blobs: the same
-    over ``strong_persist`` scales above ``strong_threshold``, unless inside a persistent blob's
-    disk. Fine blobs that are not round are dropped.
+    Responses from ``blob_responses``. Persistent blobs: the response holds its sign over
+    ``persist`` neighbouring scales, per pixel the run with the largest magnitude wins, and blobs
+    are the local maxima of that magnitude (window of the smallest scale) above ``threshold``,
+    outside ``exclude``. Strong blobs: the same over ``strong_persist`` scales above
+    ``strong_threshold``, unless inside a persistent blob's disk. Fine blobs that are not round
+    are dropped.
 
     Args:
         heights: HxW normalised heights.
         params: blob parameters.
         period: lattice period (px) or None.
         exclude: bool HxW pixels where no blob may be centred.
+        calibration: the image's calibration (``calibrate.calibrate``); measured here when the
+            parameters need it and none is given.
+        responses: ``blob_responses`` output computed before with the same scale settings (so a
+            sweep over thresholds computes them once).
 
     Returns:
         The blobs.
     """
     params.check()
-    sig = scales(params, period)
-    resp = []
-    for r in hessian_responses(heights, sig):
-        sub = r[::3, ::3]  # robust statistics on a regular subsample: same result, 9x fewer values
-        r = (r - np.median(sub)) / max(robust_sigma(sub), 1e-12)
-        if params.line_noise_rows > 0:
-            r = r / line_noise_factor(r, params.line_noise_rows, params.line_noise_quantile)[:, None]
-        resp.append(r)
+    resp, sig = responses if responses is not None else blob_responses(heights, params, period, calibration)
     blobs = _extrema(resp, sig, params.persist, params.threshold, params, exclude)
     if params.strong_threshold > 0:
         strong = _extrema(resp, sig, params.strong_persist, params.strong_threshold, params, exclude)
@@ -302,7 +400,8 @@ def detect_blobs(
     if params.min_roundness <= 0:
         return blobs
     keep = np.ones(len(blobs.sigma), bool)
-    for s in np.unique(blobs.sigma[blobs.sigma < params.roundness_below_sigma]):  # a few scales
+    fine = params.roundness_below_sigma if params.scale_unit == "px" else params.roundness_below_scale * float(sig[0])
+    for s in np.unique(blobs.sigma[blobs.sigma < fine]):  # a few scales
         pick = np.nonzero(blobs.sigma == s)[0]
         keep[pick] = roundness(*hessian_at(heights, blobs.yx[pick], float(s))) >= params.min_roundness
     return blobs.select(keep)

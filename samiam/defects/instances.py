@@ -22,6 +22,9 @@ class DefectInstance:
         cls: defect class (GMM component), -1 if not classified.
         probability: posterior probability of ``cls``.
         soft: posterior probability of every class.
+        name: few-shot class name (``naming.assign_names``; ``unknown`` when far from every
+            example), or None when no examples were given.
+        name_distance: distance to the nearest class prototype (standardised class features).
     """
 
     id: int
@@ -32,8 +35,11 @@ class DefectInstance:
     cls: int = -1
     probability: float = 0.0
     soft: list[float] = field(default_factory=list)
+    name: str | None = None
+    name_distance: float | None = None
 
     def to_json(self) -> dict:
+        named = {} if self.name is None else {"name": self.name, "name_distance": round(float(self.name_distance), 4)}
         return {
             "id": self.id,
             "bbox": self.bbox,
@@ -43,6 +49,7 @@ class DefectInstance:
             "class": self.cls,
             "class_probability": round(self.probability, 4),
             "soft_assignments": [round(s, 4) for s in self.soft],
+            **named,
         }
 
 

@@ -16,6 +16,7 @@ from samiam.defects.blobs import (
     half_max_outline,
     lattice_period,
 )
+from samiam.defects.calibrate import Calibration, calibrate
 from samiam.defects.flatten import robust_sigma
 from samiam.defects.steps import component_shapes
 from samiam.errors import ParameterError
@@ -124,7 +125,9 @@ def blob_defect_mask(
     exclude: np.ndarray,
     blobs: BlobParams,
     params: MaskParams | None = None,
-) -> tuple[np.ndarray, Blobs, float | None]:
+    responses: tuple[list[np.ndarray], np.ndarray] | None = None,
+    calibration: Calibration | None = None,
+) -> tuple[np.ndarray, Blobs, float | None, Calibration]:
     """Defect mask from the scale-matched blob detector, gated by the AE1 error.
 
     Blobs (``blobs.detect_blobs`` at scales from the lattice period up) whose AE1 error z-score
@@ -139,14 +142,17 @@ def blob_defect_mask(
         exclude: bool HxW pixels that can never be defects.
         blobs: blob-detector parameters.
         params: mask parameters (``max_aspect``, ``min_area``).
+        responses: precomputed ``blobs.blob_responses`` (same scale settings), or None.
+        calibration: precomputed ``calibrate.calibrate(heights)``, or None.
 
     Returns:
-        (mask, the blobs kept, lattice period in px or None).
+        (mask, the blobs kept, lattice period in px or None, the image's calibration).
     """
     p = params or MaskParams()
     p.check()
-    period = lattice_period(heights)
-    found = detect_blobs(heights, blobs, period, exclude)
+    cal = calibration if calibration is not None else calibrate(heights)
+    period = cal.spacing if blobs.scale_unit == "feature" else lattice_period(heights)
+    found = detect_blobs(heights, blobs, period, exclude, cal, responses)
     if blobs.error_gate > 0:
         found = gate_blobs(found, error_z, blobs.error_gate, blobs.radius_factor)
     raw = blob_mask(found, heights.shape, blobs.radius_factor) & ~exclude
@@ -159,7 +165,7 @@ def blob_defect_mask(
             out = keep[labels]
     if blobs.outline:
         out |= half_max_outline(heights, found, blobs.radius_factor) & ~exclude
-    return out, found, period
+    return out, found, period, cal
 
 
 def defect_mask(

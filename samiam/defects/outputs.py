@@ -45,8 +45,23 @@ def render_classes(heights: np.ndarray, class_map: np.ndarray, n_classes: int) -
     return out
 
 
+def name_colours(names: list[str]) -> dict[str, tuple[int, int, int]]:
+    """One colour per few-shot name (sorted), grey for ``unknown``."""
+    from samiam.defects.naming import UNKNOWN
+
+    known = sorted({n for n in names if n != UNKNOWN})
+    colours = palette(max(len(known), 1))
+    out = {n: tuple(int(v) for v in colours[i % len(colours)]) for i, n in enumerate(known)}
+    out[UNKNOWN] = (160, 160, 160)
+    return out
+
+
 def render_overlay(heights: np.ndarray, result: DefectResult, n_classes: int) -> np.ndarray:
-    """Image with one box per defect, coloured by class and labelled ``id:class``, step band tinted."""
+    """Image with one box per defect, step band tinted.
+
+    Boxes are coloured by class and labelled ``id:class``; with few-shot names, coloured by name,
+    labelled ``id:name`` and listed in a legend (name and count) at the top left.
+    """
     import cv2
 
     out = grey_rgb(heights)
@@ -54,13 +69,35 @@ def render_overlay(heights: np.ndarray, result: DefectResult, n_classes: int) ->
     out[band] = (0.6 * out[band] + 0.4 * np.array([0, 90, 255])).astype(np.uint8)
     colours = palette(max(n_classes, 1))
     scale = max(0.3, max(heights.shape) / 1600)
-    for inst in result.detection.instances:
+    instances = result.detection.instances
+    named = [inst.name for inst in instances if inst.name is not None]
+    by_name = name_colours(named) if named else {}
+    for inst in instances:
         x, y, w, h = inst.bbox
-        c = tuple(int(v) for v in colours[max(inst.cls, 0) % len(colours)])
+        if inst.name is not None:
+            c, text = by_name[inst.name], f"{inst.id}:{inst.name}"
+        else:
+            c, text = tuple(int(v) for v in colours[max(inst.cls, 0) % len(colours)]), f"{inst.id}:{inst.cls}"
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), c, 1)
-        cv2.putText(
-            out, f"{inst.id}:{inst.cls}", (x, max(y - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, c, 1, cv2.LINE_AA
-        )
+        cv2.putText(out, text, (x, max(y - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, c, 1, cv2.LINE_AA)
+    if named:
+        counts = {n: named.count(n) for n in by_name if n in named}
+        step = max(14, int(28 * scale))
+        width = max(len(f"{n} ({k})") for n, k in counts.items()) * int(step * 0.55) + 2 * step
+        out[2 : 8 + step * len(counts), 2:width] //= 3  # darken the legend's background
+        for i, (n, k) in enumerate(counts.items()):  # one legend line per name
+            y = 6 + i * step
+            cv2.rectangle(out, (6, y), (6 + step - 5, y + step - 5), by_name[n], -1)
+            cv2.putText(
+                out,
+                f"{n} ({k})",
+                (12 + step, y + step - 5),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.9 * scale,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,10 +13,19 @@ import torch
 from samiam import __version__
 from samiam.defects.autoencoder import PatchAutoencoder
 from samiam.defects.blobs import BlobParams, blob_regions
+from samiam.defects.calibrate import Calibration
 from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
 from samiam.defects.mask import MaskParams, blob_defect_mask, defect_mask, error_zscore
+from samiam.defects.naming import (
+    Example,
+    Prototypes,
+    assign_names,
+    build_prototypes,
+    example_instances,
+    standardise,
+)
 from samiam.defects.patches import centre_patches, patches_at, sample_patches
 from samiam.defects.prepare import PreparedImage, prepare_heights
 from samiam.defects.steps import StepParams
@@ -106,6 +116,7 @@ class Detection:
         rare_clusters: character clusters added to the mask (error-mask mode).
         period: lattice period (px) found in the image, or None.
         n_blobs: blobs kept by the blob detector.
+        calibration: the image's noise, spacing and feature scale (blob mode), or None.
     """
 
     prepared: PreparedImage
@@ -117,6 +128,7 @@ class Detection:
     rare_clusters: list[int]
     period: float | None = None
     n_blobs: int = 0
+    calibration: Calibration | None = None
 
 
 @dataclass
@@ -131,6 +143,7 @@ class FoundDefects:
         n_blobs: blobs kept (blob mode).
         regions: int32 HxW split of the mask into one region per defect (blob mode), or None
             (connected components).
+        calibration: the image's noise, spacing and feature scale (blob mode), or None.
     """
 
     mask: np.ndarray
@@ -139,6 +152,7 @@ class FoundDefects:
     period: float | None = None
     n_blobs: int = 0
     regions: np.ndarray | None = None
+    calibration: Calibration | None = None
 
 
 def find_defects(prepared: PreparedImage, maps: DefectMaps, params: DefectParams) -> FoundDefects:
@@ -146,9 +160,9 @@ def find_defects(prepared: PreparedImage, maps: DefectMaps, params: DefectParams
     exclude = prepared.exclude
     if params.blobs.enabled:
         z = error_zscore(maps.error, exclude)
-        mask, blobs, period = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
+        mask, blobs, period, cal = blob_defect_mask(prepared.heights, z, exclude, params.blobs, params.mask)
         regions = blob_regions(mask, blobs, params.blobs.radius_factor)
-        return FoundDefects(mask, z, [], period, len(blobs.sigma), regions)
+        return FoundDefects(mask, z, [], period, len(blobs.sigma), regions, cal)
     mask, z, rare = defect_mask(maps.error, maps.character, exclude, params.mask)
     return FoundDefects(mask, z, rare)
 
@@ -213,7 +227,16 @@ def detect(
     t3 = time.perf_counter()
     t.update({"flatten_steps": t1 - t0, "maps": t2 - t1, "mask": t3 - t2})
     return Detection(
-        prepared, maps, found.error_z, found.mask, labels, instances, found.rare_clusters, found.period, found.n_blobs
+        prepared,
+        maps,
+        found.error_z,
+        found.mask,
+        labels,
+        instances,
+        found.rare_clusters,
+        found.period,
+        found.n_blobs,
+        found.calibration,
     )
 
 
@@ -258,12 +281,71 @@ def classify(
     ae2: PatchAutoencoder,
     classes: ClassModel,
     device: torch.device,
-) -> None:
-    """Set class, class probability and soft assignments of every instance (in place)."""
+    prototypes: Prototypes | None = None,
+) -> np.ndarray:
+    """Set class, class probability and soft assignments of every instance (in place).
+
+    With ``prototypes`` (``learn_prototypes``), also its few-shot ``name`` and ``name_distance``.
+
+    Returns:
+        The (N, d) class features.
+    """
     feats = defect_features(ae2, heights, instances, device)
     cls, prob, soft = classes.predict(feats)
     for inst, c, p, s in zip(instances, cls, prob, soft, strict=True):
         inst.cls, inst.probability, inst.soft = int(c), float(p), [float(v) for v in s]
+    if prototypes is not None:
+        names, dist = assign_names(standardise(feats, classes.mean, classes.std), prototypes)
+        for inst, n, d in zip(instances, names, dist, strict=True):
+            inst.name, inst.name_distance = n, float(d)
+    return feats
+
+
+def learn_prototypes(
+    examples: list[Example],
+    model: DefectModel,
+    params: DefectParams | None = None,
+    source: str = "",
+    read: Callable[[Path], Micrograph] | None = None,
+) -> Prototypes:
+    """Few-shot class prototypes from labelled example boxes (``naming.read_examples``).
+
+    Each example image is analysed like any other (``detect``); a box stands for the detected
+    defect whose centroid it holds (nearest its centre), else for a defect made from the box
+    itself; the class features of these defects, standardised like the model's mixture, give
+    the prototypes (``naming.build_prototypes``).
+
+    Args:
+        examples: the labelled boxes.
+        model: the loaded model.
+        params: analysis parameters (as for the images to name).
+        source: examples file (for messages and the record).
+        read: returns the micrograph of an example's ``file`` (default ``readers.read_stm``).
+
+    Returns:
+        The prototypes.
+
+    Raises:
+        InputError: an example image cannot be read.
+    """
+    from samiam.defects.readers import read_stm
+
+    read = read or read_stm
+    p = params or DefectParams()
+    device = resolve_device(p.device)
+    ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
+    feats, labels = [], []
+    by_file: dict[Path, list[Example]] = {}
+    for ex in examples:
+        by_file.setdefault(ex.file, []).append(ex)
+    for file, exs in by_file.items():  # a few example images
+        mg = read(file)
+        det = detect(mg.raw, mg.source, ae1, p, device)
+        insts = example_instances([e.box for e in exs], det.instances, det.prepared.heights)
+        raw = defect_features(ae2, det.prepared.heights, insts, device)
+        feats.append(standardise(raw, model.classes.mean, model.classes.std))
+        labels += [e.label for e in exs]
+    return build_prototypes(np.concatenate(feats), labels, source)
 
 
 def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray:
@@ -274,13 +356,16 @@ def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray
     return lut[labels]
 
 
-def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None = None) -> DefectResult:
+def run_defects(
+    mg: Micrograph, model: DefectModel, params: DefectParams | None = None, prototypes: Prototypes | None = None
+) -> DefectResult:
     """Analyse one micrograph with a trained model folder.
 
     Args:
         mg: the micrograph (its ``raw`` heights are used).
         model: the loaded model.
         params: analysis parameters.
+        prototypes: few-shot named classes (``learn_prototypes``): every defect also gets a name.
 
     Returns:
         The result, ready for ``outputs.write_defect_outputs``.
@@ -292,7 +377,7 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
     det = detect(mg.raw, mg.source, ae1, p, device, timings)
     t1 = time.perf_counter()
-    classify(det.instances, det.prepared.heights, ae2, model.classes, device)
+    classify(det.instances, det.prepared.heights, ae2, model.classes, device, prototypes)
     cmap = class_map(det.labels, det.instances)
     timings["classes"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
@@ -310,6 +395,8 @@ def run_defects(mg: Micrograph, model: DefectModel, params: DefectParams | None 
         "rare_clusters": det.rare_clusters,
         "lattice_period_px": det.period,
         "n_blobs": det.n_blobs,
+        "calibration": det.calibration.to_dict() if det.calibration is not None else None,
+        "naming": prototypes.to_dict() if prototypes is not None else None,
         "annotation_fraction": float(det.prepared.annotation.mean()) if det.prepared.annotation is not None else 0.0,
         "n_steps": det.prepared.steps.n_steps,
         "step_band_fraction": float(det.prepared.steps.band.mean()),
@@ -326,6 +413,7 @@ def train_defect_model(
     train: TrainParams | None = None,
     *,
     progress: bool = True,
+    ae1: PatchAutoencoder | None = None,
 ) -> DefectModel:
     """Train AE1 on random patches, detect defects, train AE2 on defect patches, fit the class mixture.
 
@@ -335,6 +423,8 @@ def train_defect_model(
         params: analysis parameters used to find the training defects.
         train: training settings.
         progress: show progress bars.
+        ae1: a trained map autoencoder to reuse (AE1 is then not trained again; e.g. to refit AE2
+            and the classes after changing detection parameters).
 
     Returns:
         The saved model.
@@ -359,8 +449,12 @@ def train_defect_model(
     patches = np.concatenate(
         [centre_patches(sample_patches(pr.heights, tp.patch, tp.patches_per_image, rng)) for pr in prepared]
     )
-    ae1 = PatchAutoencoder(tp.patch, tp.latent1)
-    curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
+    if ae1 is None:
+        ae1 = PatchAutoencoder(tp.patch, tp.latent1)
+        curve1 = train_autoencoder(ae1, patches, tp.ae1, seed=p.seed, device=device, desc="AE1", progress=progress)
+    else:
+        ae1 = ae1.to(device)
+        curve1 = []
     defect_patches, per_image, train_prepared, train_instances = [], [], [], []
     for mg, pr in tqdm(
         list(zip(images, prepared, strict=True)), desc="defects", unit="image", disable=not progress, leave=False

@@ -94,7 +94,8 @@ def save_model(model: DefectModel, folder: str | Path, curves: dict[str, list[di
     np.savez(buf, **arrays)
     atomic_write(folder / FILES["classes"], lambda p: p.write_bytes(buf.getvalue()))
     for name, curve in curves.items():
-        write_curve(folder, name, curve)
+        if curve:  # a reused (not retrained) autoencoder has no curve
+            write_curve(folder, name, curve)
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

@@ -12,7 +12,7 @@ from samiam.distributed.submit import run_bounded
 from samiam.distributed.worker import once_per_worker
 
 
-def defects_task(path: Path, model_folder: str, params: Any, out: str) -> tuple[bool, str]:
+def defects_task(path: Path, model_folder: str, params: Any, out: str, prototypes: Any = None) -> tuple[bool, str]:
     """Worker side: analyse one image with the serial per-image step (``samiam.cli.defects.analyse_file``).
 
     Args:
@@ -20,6 +20,7 @@ def defects_task(path: Path, model_folder: str, params: Any, out: str) -> tuple[
         model_folder: folder from ``samiam defects train`` (on the shared file system).
         params: ``DefectParams`` (device None: the worker's own, cuda when it has one).
         out: output folder.
+        prototypes: few-shot named classes (``pipeline.learn_prototypes``), or None.
 
     Returns:
         (analysed, line for the terminal).
@@ -30,7 +31,7 @@ def defects_task(path: Path, model_folder: str, params: Any, out: str) -> tuple[
     folder = Path(model_folder)
     stamp = max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0)  # a retrained model is reloaded
     model = once_per_worker(("defects", str(folder.resolve()), stamp), lambda: load_model(folder))
-    return analyse_file(Path(path), model, params, Path(out))
+    return analyse_file(Path(path), model, params, Path(out), prototypes=prototypes)
 
 
 def run_defects_on_cluster(
@@ -42,6 +43,7 @@ def run_defects_on_cluster(
     *,
     echo: Callable[[str], None] = print,
     window: int | None = None,
+    prototypes: Any = None,
 ) -> Iterator[tuple[bool, str]]:
     """Client side: every file on the cluster; yield ``(analysed, line)`` per file as they finish.
 
@@ -52,7 +54,7 @@ def run_defects_on_cluster(
         link = dashboard_link(client)
         workers = len(client.scheduler_info().get("workers", {}))
         echo(f"cluster: {spec.describe()}, {workers} worker(s) now" + (f"; dashboard {link}" if link else ""))
-        args = (str(model_folder), params, str(out))
+        args = (str(model_folder), params, str(out), prototypes)
         for outcome in run_bounded(client, defects_task, files, *args, window=window, name="samiam-defects"):
             if outcome.error:
                 yield False, f"error: {files[outcome.index]}: on the cluster: {outcome.error}"

@@ -31,6 +31,7 @@ from samiam import __version__
 from samiam.errors import SamiamError
 from samiam.labelstudio.brush_rle import encode_brush_rle
 from samiam.labelstudio.config import BRUSH_TYPE, PROMPT_TYPES, ControlTag, LabelConfig, parse_label_config
+from samiam.labelstudio.defects import DefectNamer
 from samiam.labelstudio.errors import ImageUnreadableError, RequestError
 from samiam.labelstudio.images import ImageResolver, LoadedImage
 from samiam.labelstudio.interactive import InteractiveSegmenter, Prompts, rectangle_to_box
@@ -203,6 +204,9 @@ class LabelStudioBackend:
         result_cache: automatic segmentations kept (same image + settings → no recomputation).
         materials_from_config: with ``materials = auto``, cap the number of materials at the
             number of labels of the ``BrushLabels`` control, so every region gets a config label.
+        defects: STM defect mode (``labelstudio.defects.DefectNamer``): automatic predictions of a
+            project with a ``RectangleLabels`` control are defect rectangles, named after the
+            rectangles labelled so far (webhooks).
     """
 
     def __init__(
@@ -213,8 +217,10 @@ class LabelStudioBackend:
         embedding_cache: int = 8,
         result_cache: int = 16,
         materials_from_config: bool = True,
+        defects: DefectNamer | None = None,
     ) -> None:
         self.model = model
+        self.defects = defects
         self.segment_config = (segment_config or SegmentConfig()).validate()
         self.resolver = resolver or ImageResolver.from_env()
         self.interactive = InteractiveSegmenter(model, embedding_cache)
@@ -246,7 +252,8 @@ class LabelStudioBackend:
         schema = payload.get("schema")
         if schema is not None:
             config = parse_label_config(schema)
-            config.brush_for()  # a project we cannot answer is reported at connection time
+            if self._rectangles(config) is None:
+                config.brush_for()  # a project we cannot answer is reported at connection time
             project = payload.get("project")
             if project is not None:
                 with self._schemas_lock:
@@ -269,12 +276,17 @@ class LabelStudioBackend:
         action = payload.get("action")
         if not isinstance(action, str) or not action:
             raise RequestError("webhook payload needs an 'action' (e.g. ANNOTATION_CREATED)")
+        if self.defects is not None and action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            try:
+                names = self.defects.add_tasks([payload], lambda t: self._any_image(t).micrograph)
+            except SamiamError as exc:
+                raise RequestError(f"could not learn defect classes from the annotation: {exc}") from None
+            return {"status": "updated", "action": action, "defect_classes": names}
         library = self.segment_config.boost.library
         if not library:
             return {"status": "ignored", "action": action, "reason": "no material library configured (--library)"}
         if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             return {"status": "ignored", "action": action, "reason": "only annotation events update the library"}
-        from samiam.errors import SamiamError
         from samiam.library import update_library_from_tasks
 
         def image_for(task: dict[str, Any]) -> Any:
@@ -399,7 +411,32 @@ class LabelStudioBackend:
 
         return self.results.get_or_compute(key, compute)
 
+    def _rectangles(self, config: LabelConfig) -> tuple[str, str] | None:
+        """(RectangleLabels control, image tag) that defect predictions go to, in defect mode."""
+        if self.defects is None:
+            return None
+        image_names = {t.name for t in config.images}
+        for c in config.controls:
+            if c.type == "rectanglelabels":
+                for n in c.to_names:
+                    if n in image_names:
+                        return c.name, n
+        return None
+
+    def _any_image(self, task: dict[str, Any]) -> LoadedImage:
+        data = task.get("task", task).get("data") or {}
+        ref = data.get("image") or next((v for v in data.values() if isinstance(v, str)), None)
+        if ref is None:
+            raise RequestError("the task has no image reference in 'data'")
+        return self.resolver.load(ref)
+
     def _predict_automatic(self, task: dict[str, Any], config: LabelConfig) -> dict[str, Any]:
+        rect = self._rectangles(config)
+        if rect is not None and self.defects is not None:
+            image = self._task_image(task, config, rect[1])
+            regions = self.defects.predict(image.micrograph, *rect)
+            score = float(np.mean([r["score"] for r in regions])) if regions else 0.0
+            return {"result": regions, "score": round(score, 4), "model_version": self.model_version}
         control = config.brush_for()
         image_names = {t.name for t in config.images}
         to_name = next(n for n in control.to_names if n in image_names)

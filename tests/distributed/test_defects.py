@@ -34,3 +34,26 @@ def test_defects_on_a_running_scheduler_match_the_serial_run(dask_client, npy_im
     assert _docs(cl) == _docs(serial) and len(_docs(cl)) == len(npy_images)
     for p in npy_images:
         assert all((cl / f"{p.stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES.values())
+
+
+def test_named_classes_on_the_cluster_match_the_serial_run(
+    dask_client,
+    npy_images,  # noqa: F811
+    train_images,  # noqa: F811
+    tiny_model_dir,  # noqa: F811
+    tmp_path,
+):
+    wait_until_idle(dask_client)
+    im = train_images[0]
+    rows = "".join(
+        f"{k},{x - 5},{y - 5},10,10,{npy_images[0]}\n" for (x, y), k in zip(im.centres, im.kinds, strict=True)
+    )
+    classes = tmp_path / "ex.csv"
+    classes.write_text("label,x,y,width,height,filename\n" + rows)
+    serial, cl = tmp_path / "serial", tmp_path / "cl"
+    assert _run(npy_images, tiny_model_dir, serial, "--classes", str(classes)).exit_code == 0
+    res = _run(npy_images, tiny_model_dir, cl, "--classes", str(classes), "--cluster", dask_client.scheduler.address)
+    assert res.exit_code == 0, res.output
+    docs = _docs(cl)
+    assert docs == _docs(serial)
+    assert all("name" in i for inst in docs.values() for i in inst)
