@@ -290,6 +290,7 @@ def cluster_field(
     km = KMeans(k_init, n_init=2, random_state=seed).fit(flat[::step], sample_weight=weight[::step])
     labels = km.predict(flat)
     history: list[dict] = []
+    valleys: dict[tuple[int, int], float] = {}
     target = n_materials if n_materials > 0 else 1
     while True:
         ids = np.unique(labels)
@@ -299,9 +300,11 @@ def cluster_field(
         best, pair = -1.0, None
         for ai in range(len(ids)):
             for bi in range(ai + 1, len(ids)):
-                a, b = ids[ai], ids[bi]
-                ma, mb = labels == a, labels == b
-                r = valley_ratio(flat[ma], weight[ma], flat[mb], weight[mb])
+                a, b = int(ids[ai]), int(ids[bi])
+                if (a, b) not in valleys:  # only pairs with the last merged cluster are new
+                    ma, mb = labels == a, labels == b
+                    valleys[(a, b)] = valley_ratio(flat[ma], weight[ma], flat[mb], weight[mb])
+                r = valleys[(a, b)]
                 if a in small or b in small:
                     r += 1.0  # a fragment merges first, with its least separated neighbour
                 if r > best:
@@ -313,6 +316,7 @@ def cluster_field(
         history.append({"merged": [int(a), int(b)], "valley": round(min(best, 1.0), 3), "fragment": best > 1.0})
         keep, drop = (a, b) if (labels == a).sum() >= (labels == b).sum() else (b, a)
         labels = _merge(labels, keep, drop)
+        valleys = {pq: v for pq, v in valleys.items() if keep not in pq and drop not in pq}
     ids, labels = np.unique(labels, return_inverse=True)
     k = len(ids)
     centres = np.stack([np.average(flat[labels == i], 0, weight[labels == i]) for i in range(k)])
