@@ -15,7 +15,6 @@ with the number of images.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -30,9 +29,10 @@ from typing import Any
 from samiam import __version__
 from samiam.cache import FeatureCache
 from samiam.errors import SamiamError
+from samiam.io.files import atomic_write, sha256_file
 from samiam.io.read import count_frames, read_micrograph
 from samiam.io.records import RecordSpool
-from samiam.io.write import StreamedList, atomic_write, write_json_streamed, write_segmentation
+from samiam.io.write import StreamedList, write_json_streamed, write_segmentation
 from samiam.models.build import LoadedModel
 from samiam.pipeline import SegmentConfig, segment_micrograph
 
@@ -135,15 +135,6 @@ def plan_jobs(paths: list[Path], frame: int | None = None, all_frames: bool = Fa
     return jobs
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes (read in 8 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 23), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run_signature(model: LoadedModel, cfg: SegmentConfig, boost: bool) -> dict[str, Any]:
     """The run-record fields that must match for an existing result to be reused by ``--resume``."""
     sig: dict[str, Any] = {
@@ -199,7 +190,7 @@ def _remove_partials(outdir: Path, stem: str) -> None:
 def input_sha256(path: Path) -> str | None:
     """SHA-256 of an input file, or None when it is not a readable file (the reader then says why)."""
     try:
-        return file_sha256(path) if path.is_file() else None
+        return sha256_file(path) if path.is_file() else None
     except OSError:
         return None
 

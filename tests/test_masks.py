@@ -56,17 +56,3 @@ def test_segmentation_json_round_trip_and_label_map():
     lm = back.label_map()
     assert lm.dtype == np.uint16
     assert (lm[:4] == 1).all() and (lm[4:] == 2).all()
-
-
-def test_atomic_write_gives_normal_permissions(tmp_path):
-    import os
-
-    from samiam.io.write import write_json
-
-    old = os.umask(0o022)
-    try:
-        p = write_json(tmp_path / "x.json", {"a": 1})
-    finally:
-        os.umask(old)
-    assert p.stat().st_mode & 0o777 == 0o644
-    assert not [q for q in tmp_path.iterdir() if q.name != "x.json"]

@@ -25,7 +25,8 @@ from samiam.bench.report import plot_summary, summarise, write_markdown
 from samiam.boost.config import METHODS, BoostConfig
 from samiam.errors import InputError, ParameterError, SamiamError
 from samiam.generate.config import GeneratorConfig
-from samiam.io.write import check_writable_dir, read_masks_json, write_json
+from samiam.io.files import check_writable_dir, write_json
+from samiam.io.write import read_masks_json
 from samiam.segmentation import Segmentation
 
 RAW = "raw"

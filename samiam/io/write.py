@@ -1,79 +1,22 @@
-"""Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG."""
+"""Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG.
+
+The file layer itself (``atomic_write``, ``write_json``, ``check_writable_dir``) is
+``samiam.io.files``; those names are also importable from here for older callers.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from samiam.errors import InputError, OutputError
+from samiam.errors import InputError
+from samiam.io.files import atomic_write, write_json
+from samiam.io.files import check_writable_dir as check_writable_dir  # re-exported: defects/ imports it from here
 from samiam.segmentation import Segmentation
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file.
-
-    Args:
-        path: the final file.
-        write: writes the whole content to the path it is given.
-
-    Returns:
-        The final path.
-
-    Raises:
-        OutputError: the folder cannot be created or written.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write output here ({exc.strerror or exc})") from None
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
-        os.replace(tmp_path, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def check_writable_dir(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and check that files can be written in it.
-
-    Raises:
-        OutputError: with the folder and the reason.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".samiam-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
-    return folder
-
-
-def write_json(path: str | Path, doc: Any) -> Path:
-    """Write JSON atomically."""
-    return atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
 
 
 class StreamedList:
