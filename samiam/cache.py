@@ -345,34 +345,6 @@ class CachingDecoder(torch.nn.Module):
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
-def _records_to_json(records: list[MaskRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rle": r.rle,
-            "bbox": list(r.bbox),
-            "area": int(r.area),
-            "score": float(r.score),
-            "material": r.material,
-            "extra": r.extra,
-        }
-        for r in records
-    ]
-
-
-def _records_from_json(items: list[dict[str, Any]]) -> list[MaskRecord]:
-    return [
-        MaskRecord(
-            rle=d["rle"],
-            bbox=list(d["bbox"]),
-            area=int(d["area"]),
-            score=float(d["score"]),
-            material=d.get("material"),
-            extra=dict(d.get("extra") or {}),
-        )
-        for d in items
-    ]
-
-
 def generator_code_hash() -> str:
     """Hash of the source of the modules that turn model outputs into masks.
 
@@ -426,7 +398,7 @@ class CacheSession:
         path = self._result_path(key)
         try:
             doc = json.loads(path.read_text())
-            records, info = _records_from_json(doc["records"]), dict(doc["info"])
+            records, info = [MaskRecord.from_dict(d) for d in doc["records"]], dict(doc["info"])
             os.utime(path)
         except (OSError, ValueError, KeyError, TypeError):
             self.stats.result_misses += 1
@@ -436,7 +408,7 @@ class CacheSession:
 
     def store_result(self, key: str, records: list[MaskRecord], info: dict[str, Any]) -> None:
         """Store a generator result (a failed write is counted, never raised)."""
-        text = json.dumps({"records": _records_to_json(records), "info": info})
+        text = json.dumps({"records": [r.to_dict() for r in records], "info": info})
         try:
             self.stats.bytes_written += _atomic_save(self._result_path(key), lambda p: p.write_text(text))
         except _WRITE_FAILED:
