@@ -32,14 +32,12 @@ from samiam.errors import SamiamError
 from samiam.io.files import atomic_write, sha256_file
 from samiam.io.read import count_frames, read_micrograph
 from samiam.io.records import RecordSpool
-from samiam.io.write import StreamedList, write_json_streamed, write_segmentation
+from samiam.io.write import StreamedList, output_paths, write_json_streamed, write_segmentation
 from samiam.models.build import LoadedModel
 from samiam.pipeline import SegmentConfig, segment_micrograph
 
 MANIFEST_NAME = "samiam-run.json"
 SUMMARY_NAME = "samiam-summary.csv"
-OUTPUT_KINDS = ("raw", "labels", "overlay", "masks")
-_SUFFIX = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
 _PACKAGES = (
     "torch",
     "torchvision",
@@ -109,11 +107,6 @@ class Job:
 def output_stem(path: Path, frame: int | None = None) -> str:
     """Stem used for a file's outputs (``name`` or ``name_f3`` for a stack frame)."""
     return path.stem if frame is None else f"{path.stem}_f{frame}"
-
-
-def output_paths(outdir: Path, stem: str) -> dict[str, Path]:
-    """The four outputs of one job (``--no-boost`` writes all four too)."""
-    return {k: outdir / f"{stem}{_SUFFIX[k]}" for k in OUTPUT_KINDS}
 
 
 def plan_jobs(paths: list[Path], frame: int | None = None, all_frames: bool = False) -> list[Job]:

@@ -26,13 +26,13 @@ from samiam.boost.config import METHODS, BoostConfig
 from samiam.errors import InputError, ParameterError, SamiamError
 from samiam.generate.config import GeneratorConfig
 from samiam.io.files import check_writable_dir, write_json
-from samiam.io.write import read_masks_json
+from samiam.io.write import OUTPUT_SUFFIXES, read_masks_json
 from samiam.segmentation import Segmentation
 
 RAW = "raw"
 BOOSTED = "boosted"
-MASKS_SUFFIX = ".masks.json"
-RAW_SUFFIX = ".raw.json"
+MASKS_SUFFIX = OUTPUT_SUFFIXES["masks"]
+RAW_SUFFIX = OUTPUT_SUFFIXES["raw"]
 
 
 @dataclass

@@ -195,7 +195,7 @@ def boost(
     """Re-run only the booster on saved raw masks (cheap parameter sweeps)."""
     from samiam.io.files import check_writable_dir
     from samiam.io.read import read_micrograph
-    from samiam.io.write import read_masks_json, write_segmentation
+    from samiam.io.write import OUTPUT_SUFFIXES, read_masks_json, write_segmentation
     from samiam.pipeline import boost_segmentation
 
     def run():
@@ -206,7 +206,7 @@ def boost(
         raw = read_masks_json(raw_json)
         mic = read_micrograph(image, frame)
         seg = boost_segmentation(raw, mic, cfg)
-        stem = raw_json.name.removesuffix(".raw.json").removesuffix(".json")
+        stem = raw_json.name.removesuffix(OUTPUT_SUFFIXES["raw"]).removesuffix(".json")
         write_segmentation(seg, mic.image, outdir, stem)
         return seg
 

@@ -18,6 +18,23 @@ from samiam.io.files import atomic_write, write_json
 from samiam.io.files import check_writable_dir as check_writable_dir  # re-exported: defects/ imports it from here
 from samiam.segmentation import Segmentation
 
+# The outputs of one image, in the order they are written: the masks JSON goes last, so its
+# presence marks a complete result (``--resume``).
+OUTPUT_SUFFIXES = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
+
+
+def output_paths(outdir: str | Path, stem: str) -> dict[str, Path]:
+    """The paths of one image's outputs, by kind (the keys of ``OUTPUT_SUFFIXES``).
+
+    Args:
+        outdir: output folder.
+        stem: file name stem.
+
+    Returns:
+        ``{"raw": <outdir>/<stem>.raw.json, "labels": ..., "overlay": ..., "masks": ...}``.
+    """
+    return {kind: Path(outdir) / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+
 
 class StreamedList:
     """A list value of ``write_json_streamed``: its items come from ``items()`` while the file is written.
@@ -207,12 +224,12 @@ def write_segmentation(
     Returns:
         Map of output kind to path.
     """
-    outdir = Path(outdir)
+    target = output_paths(outdir, stem)
     paths: dict[str, Path] = {}
     if raw is not None:
-        paths["raw"] = write_json(outdir / f"{stem}.raw.json", raw.to_json())
-    paths["labels"] = write_png(outdir / f"{stem}.labels.png", seg.label_map())
-    paths["overlay"] = write_png(outdir / f"{stem}.overlay.png", render_overlay(image, seg))
+        paths["raw"] = write_json(target["raw"], raw.to_json())
+    paths["labels"] = write_png(target["labels"], seg.label_map())
+    paths["overlay"] = write_png(target["overlay"], render_overlay(image, seg))
     # the masks JSON goes last: its presence marks a complete result (used by --resume)
-    paths["masks"] = write_json(outdir / f"{stem}.masks.json", seg.to_json())
+    paths["masks"] = write_json(target["masks"], seg.to_json())
     return paths
