@@ -15,7 +15,6 @@ with the number of images.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -30,16 +29,15 @@ from typing import Any
 from samiam import __version__
 from samiam.cache import FeatureCache
 from samiam.errors import SamiamError
+from samiam.io.files import atomic_write, sha256_file
 from samiam.io.read import count_frames, read_micrograph
 from samiam.io.records import RecordSpool
-from samiam.io.write import StreamedList, atomic_write, write_json_streamed, write_segmentation
+from samiam.io.write import StreamedList, output_paths, write_json_streamed, write_segmentation
 from samiam.models.build import LoadedModel
 from samiam.pipeline import SegmentConfig, segment_micrograph
 
 MANIFEST_NAME = "samiam-run.json"
 SUMMARY_NAME = "samiam-summary.csv"
-OUTPUT_KINDS = ("raw", "labels", "overlay", "masks")
-_SUFFIX = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
 _PACKAGES = (
     "torch",
     "torchvision",
@@ -111,11 +109,6 @@ def output_stem(path: Path, frame: int | None = None) -> str:
     return path.stem if frame is None else f"{path.stem}_f{frame}"
 
 
-def output_paths(outdir: Path, stem: str) -> dict[str, Path]:
-    """The four outputs of one job (``--no-boost`` writes all four too)."""
-    return {k: outdir / f"{stem}{_SUFFIX[k]}" for k in OUTPUT_KINDS}
-
-
 def plan_jobs(paths: list[Path], frame: int | None = None, all_frames: bool = False) -> list[Job]:
     """Expand files into jobs: one per file, or one per frame of every stack with ``all_frames``.
 
@@ -133,15 +126,6 @@ def plan_jobs(paths: list[Path], frame: int | None = None, all_frames: bool = Fa
             n = 1
         jobs.extend([Job(path, None)] if n == 1 else [Job(path, k) for k in range(n)])
     return jobs
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes (read in 8 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 23), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_signature(model: LoadedModel, cfg: SegmentConfig, boost: bool) -> dict[str, Any]:
@@ -199,7 +183,7 @@ def _remove_partials(outdir: Path, stem: str) -> None:
 def input_sha256(path: Path) -> str | None:
     """SHA-256 of an input file, or None when it is not a readable file (the reader then says why)."""
     try:
-        return file_sha256(path) if path.is_file() else None
+        return sha256_file(path) if path.is_file() else None
     except OSError:
         return None
 

@@ -45,7 +45,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ import numpy as np
 import torch
 
 from samiam.errors import OutputError
+from samiam.io.files import atomic_write, check_writable_dir
 from samiam.masks import MaskRecord
 from samiam.models.build import LoadedModel
 
@@ -67,6 +67,7 @@ DEFAULT_MARGIN = 8.0  # logit margin kept below the mask threshold (covers stabi
 DILATE = 4  # low-res pixels added around the window (bilinear upsampling reads <= 2 pixels away)
 FILL = -1000.0  # logit outside the stored window
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # a damaged entry is a miss
+_WRITE_FAILED = (OSError, OutputError)  # a failed cache write is counted, never raised
 
 
 def default_cache_dir() -> Path:
@@ -122,19 +123,12 @@ def model_fingerprint(model: LoadedModel) -> str:
 
 
 def _atomic_save(path: Path, save: Callable[[Path], None]) -> int:
-    """Write via a temporary file in the same folder and rename; return the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        save(tmp_path)
-        size = tmp_path.stat().st_size
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-    return size
+    """Write via ``atomic_write``; return the bytes written.
+
+    Raises:
+        OSError, OutputError: the entry cannot be written (callers count it, never raise it).
+    """
+    return atomic_write(path, save).stat().st_size
 
 
 @dataclass
@@ -218,7 +212,7 @@ class CachingEncoder(torch.nn.Module):
             arr = out.detach().cpu().numpy()
             try:
                 self.stats.bytes_written += _atomic_save(path, lambda p: np.save(p, arr))
-            except OSError:
+            except _WRITE_FAILED:
                 self.stats.write_errors += 1
         self.last_output, self.last_key = out, key
         return out
@@ -297,7 +291,7 @@ class CachingDecoder(torch.nn.Module):
         shard = self.encoder.entry(emb_key) / "decoder" / f"{_sha(*(k.encode() for k in keys))[:32]}.npz"
         try:
             self.stats.bytes_written += _atomic_save(shard, lambda p: np.savez(p, **payload))
-        except OSError:
+        except _WRITE_FAILED:
             self.stats.write_errors += 1
             return
         for i, k in enumerate(keys):
@@ -349,34 +343,6 @@ class CachingDecoder(torch.nn.Module):
         device = sparse_prompt_embeddings.device
         outs = [self._rebuild(self._index[k], device) for k in keys]
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
-
-
-def _records_to_json(records: list[MaskRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rle": r.rle,
-            "bbox": list(r.bbox),
-            "area": int(r.area),
-            "score": float(r.score),
-            "material": r.material,
-            "extra": r.extra,
-        }
-        for r in records
-    ]
-
-
-def _records_from_json(items: list[dict[str, Any]]) -> list[MaskRecord]:
-    return [
-        MaskRecord(
-            rle=d["rle"],
-            bbox=list(d["bbox"]),
-            area=int(d["area"]),
-            score=float(d["score"]),
-            material=d.get("material"),
-            extra=dict(d.get("extra") or {}),
-        )
-        for d in items
-    ]
 
 
 def generator_code_hash() -> str:
@@ -432,7 +398,7 @@ class CacheSession:
         path = self._result_path(key)
         try:
             doc = json.loads(path.read_text())
-            records, info = _records_from_json(doc["records"]), dict(doc["info"])
+            records, info = [MaskRecord.from_dict(d) for d in doc["records"]], dict(doc["info"])
             os.utime(path)
         except (OSError, ValueError, KeyError, TypeError):
             self.stats.result_misses += 1
@@ -442,10 +408,10 @@ class CacheSession:
 
     def store_result(self, key: str, records: list[MaskRecord], info: dict[str, Any]) -> None:
         """Store a generator result (a failed write is counted, never raised)."""
-        text = json.dumps({"records": _records_to_json(records), "info": info})
+        text = json.dumps({"records": [r.to_dict() for r in records], "info": info})
         try:
             self.stats.bytes_written += _atomic_save(self._result_path(key), lambda p: p.write_text(text))
-        except OSError:
+        except _WRITE_FAILED:
             self.stats.write_errors += 1
 
 
@@ -467,13 +433,7 @@ class FeatureCache:
         Raises:
             OutputError: it is not.
         """
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".samiam-probe-", dir=self.root)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise OutputError(f"{self.root}: cache folder is not writable ({exc.strerror or exc})") from None
+        check_writable_dir(self.root, "cache folder")
         return self
 
     def model_folder(self, model: LoadedModel) -> Path:

@@ -20,20 +20,45 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     """
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+    return rle_for_json(mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))))
+
+
+def rle_for_coco(rle: dict[str, Any]) -> dict[str, Any]:
+    """The RLE as pycocotools' functions take it: compressed ``counts`` as bytes (a new dict).
+
+    Args:
+        rle: COCO RLE with counts as str, bytes, or an uncompressed list.
+
+    Returns:
+        ``{"size": [H, W], "counts": bytes}``.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        h, w = rle["size"]
+        return mask_utils.frPyObjects(dict(rle), h, w)
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    return {"size": list(rle["size"]), "counts": counts}
+
+
+def rle_for_json(rle: dict[str, Any]) -> dict[str, Any]:
+    """The RLE as samiam keeps and writes it: compressed ``counts`` as str (a new dict).
+
+    Args:
+        rle: COCO RLE with compressed counts as bytes (as pycocotools returns) or str.
+
+    Returns:
+        ``{"size": [H, W], "counts": str}``.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(v) for v in rle["size"]], "counts": counts}
 
 
 def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     """Decode a COCO RLE (counts as str or bytes, compressed or as a list) to HxW bool."""
-    r = dict(rle)
-    if isinstance(r["counts"], list):
-        h, w = r["size"]
-        r = mask_utils.frPyObjects(r, h, w)
-    elif isinstance(r["counts"], str):
-        r["counts"] = r["counts"].encode("ascii")
-    return mask_utils.decode(r).view(bool)  # 0/1 uint8 → bool without a copy
+    return mask_utils.decode(rle_for_coco(rle)).view(bool)  # 0/1 uint8 → bool without a copy
 
 
 def bbox_of(mask: np.ndarray) -> list[int]:
@@ -71,6 +96,40 @@ class MaskRecord:
         """Build a record from a dense boolean mask."""
         m = mask.astype(bool)
         return cls(rle=encode_rle(m), bbox=bbox_of(m), area=int(m.sum()), score=float(score), **kw)
+
+    def to_dict(self, rle_key: str = "rle") -> dict[str, Any]:
+        """The record as a JSON-able dict (``from_dict`` reads it back).
+
+        Args:
+            rle_key: the key of the RLE ("segmentation" in masks JSON annotations).
+
+        Returns:
+            ``{rle_key: rle, "area", "bbox", "material", "score", "extra"}``.
+        """
+        return {
+            rle_key: self.rle,
+            "area": int(self.area),
+            "bbox": [int(v) for v in self.bbox],
+            "material": self.material,
+            "score": float(self.score),
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], rle_key: str = "rle") -> MaskRecord:
+        """Rebuild a record from ``to_dict``'s dict (``score`` defaults to 1, ``extra`` to empty).
+
+        Raises:
+            KeyError: the RLE, ``bbox`` or ``area`` is missing.
+        """
+        return cls(
+            rle=d[rle_key],
+            bbox=list(d["bbox"]),
+            area=int(d["area"]),
+            score=float(d.get("score", 1.0)),
+            material=d.get("material"),
+            extra=dict(d.get("extra") or {}),
+        )
 
     def decode(self) -> np.ndarray:
         """Return the dense HxW boolean mask."""
@@ -136,8 +195,7 @@ def encode_rle_window(crop: np.ndarray, y0: int, x0: int, height: int, width: in
     if counts.size > 1 and counts[-1] == 0:  # a mask reaching the last pixel: no trailing zero run
         counts = counts[:-1]
     counts = counts.tolist()
-    rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    return rle_for_json(mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width))
 
 
 def _rle_counts(rle: dict[str, Any]) -> np.ndarray:
@@ -150,7 +208,7 @@ def _rle_counts(rle: dict[str, Any]) -> np.ndarray:
     counts = rle["counts"]
     if isinstance(counts, list):
         return np.asarray(counts, np.int64)
-    raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    raw = bytes(rle_for_coco(rle)["counts"])
     if not raw:
         return np.zeros(0, np.int64)
     b = np.frombuffer(raw, np.uint8).astype(np.int64) - 48

@@ -47,16 +47,10 @@ class Segmentation:
         """Return the ``<stem>.masks.json`` document."""
         anns = []
         for k, rec in enumerate(self.masks, start=1):
-            ann = {
-                "id": k,
-                "segmentation": rec.rle,
-                "area": int(rec.area),
-                "bbox": [int(v) for v in rec.bbox],
-                "material": rec.material,
-                "score": round(float(rec.score), 6),
-            }
-            if rec.extra:
-                ann["extra"] = rec.extra
+            ann = {"id": k, **rec.to_dict(rle_key="segmentation")}
+            ann["score"] = round(ann["score"], 6)
+            if not rec.extra:
+                del ann["extra"]
             anns.append(ann)
         return {
             "image": {"file": self.file, "height": self.height, "width": self.width},
@@ -68,17 +62,7 @@ class Segmentation:
     def from_json(cls, doc: dict[str, Any]) -> Segmentation:
         """Rebuild from a ``<stem>.masks.json`` document (see ``to_json``)."""
         img = doc["image"]
-        masks = [
-            MaskRecord(
-                rle=a["segmentation"],
-                bbox=list(a["bbox"]),
-                area=int(a["area"]),
-                score=float(a.get("score", 1.0)),
-                material=a.get("material"),
-                extra=dict(a.get("extra", {})),
-            )
-            for a in doc["annotations"]
-        ]
+        masks = [MaskRecord.from_dict(a, rle_key="segmentation") for a in doc["annotations"]]
         return cls(
             file=img["file"],
             height=int(img["height"]),

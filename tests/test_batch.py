@@ -16,7 +16,6 @@ from samiam.batch import (
     ImageResult,
     Job,
     check_complete,
-    output_paths,
     plan_jobs,
     run_signature,
     summary_csv,
@@ -25,6 +24,7 @@ from samiam.batch import (
 from samiam.boost.config import BoostConfig
 from samiam.cli.app import app
 from samiam.generate.config import GeneratorConfig
+from samiam.io.write import output_paths
 from samiam.pipeline import SegmentConfig
 from samiam.synth.stem import stack_cross_section
 from tests.conftest import write_png

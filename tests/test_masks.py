@@ -3,7 +3,7 @@ import json
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from samiam.masks import MaskRecord, bbox_of, decode_rle, encode_rle
+from samiam.masks import MaskRecord, bbox_of, decode_rle, encode_rle, rle_for_coco, rle_for_json
 from samiam.segmentation import Segmentation
 
 
@@ -58,15 +58,41 @@ def test_segmentation_json_round_trip_and_label_map():
     assert (lm[:4] == 1).all() and (lm[4:] == 2).all()
 
 
-def test_atomic_write_gives_normal_permissions(tmp_path):
-    import os
+def test_rle_str_bytes_conversion_round_trips():
+    rng = np.random.default_rng(1)
+    m = rng.random((21, 17)) > 0.5
+    rle = encode_rle(m)
+    coco = rle_for_coco(rle)
+    assert isinstance(coco["counts"], bytes) and coco["counts"].decode("ascii") == rle["counts"]
+    assert rle_for_coco(coco) == coco  # bytes stay bytes
+    np.testing.assert_array_equal(mask_utils.decode(coco).astype(bool), m)
+    assert rle_for_json(coco) == rle and rle_for_json(rle) == rle
+    assert rle_for_json(mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))) == rle
+    listed = rle_for_coco({"size": [4, 3], "counts": [5, 2, 5]})  # uncompressed: compressed by pycocotools
+    assert isinstance(listed["counts"], bytes) and int(mask_utils.area(listed)) == 2
+    assert "counts" in rle and isinstance(rle["counts"], str)  # the input is not changed
 
-    from samiam.io.write import write_json
 
-    old = os.umask(0o022)
-    try:
-        p = write_json(tmp_path / "x.json", {"a": 1})
-    finally:
-        os.umask(old)
-    assert p.stat().st_mode & 0o777 == 0o644
-    assert not [q for q in tmp_path.iterdir() if q.name != "x.json"]
+def test_record_dict_round_trip():
+    m = np.zeros((6, 5), bool)
+    m[1:4, 2:5] = True
+    rec = MaskRecord.from_mask(m, score=0.123456789, material="Au", extra={"prompt": [1, 2]})
+    d = json.loads(json.dumps(rec.to_dict()))
+    assert list(d) == ["rle", "area", "bbox", "material", "score", "extra"]
+    assert d["area"] == 9 and d["bbox"] == [2, 1, 3, 3] and d["score"] == 0.123456789
+    back = MaskRecord.from_dict(d)
+    assert back == rec
+    np.testing.assert_array_equal(back.decode(), m)
+    ann = MaskRecord.from_dict({"segmentation": rec.rle, "bbox": [2, 1, 3, 3], "area": 9}, rle_key="segmentation")
+    assert ann.score == 1.0 and ann.extra == {} and ann.material is None
+
+
+def test_masks_json_annotation_keys_and_rounding():
+    m = np.zeros((4, 4), bool)
+    m[:2] = True
+    plain = MaskRecord.from_mask(m, score=0.98765432, material=0)
+    extra = MaskRecord.from_mask(~m, score=0.5, extra={"tiles": [0]})
+    anns = Segmentation(file="x.png", height=4, width=4, masks=[plain, extra]).to_json()["annotations"]
+    assert list(anns[0]) == ["id", "segmentation", "area", "bbox", "material", "score"]
+    assert list(anns[1]) == ["id", "segmentation", "area", "bbox", "material", "score", "extra"]
+    assert anns[0]["score"] == 0.987654 and anns[1]["extra"] == {"tiles": [0]} and anns[1]["id"] == 2

@@ -291,16 +291,14 @@ def _open_folders(root: Path, problems: list[str]) -> list[_Entry]:
 def _coco_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
     from pycocotools import mask as mask_utils
 
+    from samiam.masks import rle_for_coco
+
     if isinstance(segmentation, list) and not segmentation:
         return np.zeros((height, width), bool)
     if isinstance(segmentation, list):  # polygons
         rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
     elif isinstance(segmentation, dict):
-        rle = dict(segmentation)
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
+        rle = rle_for_coco(segmentation)
     else:
         raise ValueError(f"unknown segmentation type {type(segmentation).__name__}")
     mask = mask_utils.decode(rle)

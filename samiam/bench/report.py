@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from samiam.bench.metrics import REGION_METRICS
-from samiam.io.write import atomic_write
+from samiam.io.files import atomic_write
 
 IMAGE_METRICS = (
     "miou",

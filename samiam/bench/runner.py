@@ -25,13 +25,14 @@ from samiam.bench.report import plot_summary, summarise, write_markdown
 from samiam.boost.config import METHODS, BoostConfig
 from samiam.errors import InputError, ParameterError, SamiamError
 from samiam.generate.config import GeneratorConfig
-from samiam.io.write import check_writable_dir, read_masks_json, write_json
+from samiam.io.files import check_writable_dir, write_json
+from samiam.io.write import OUTPUT_SUFFIXES, read_masks_json
 from samiam.segmentation import Segmentation
 
 RAW = "raw"
 BOOSTED = "boosted"
-MASKS_SUFFIX = ".masks.json"
-RAW_SUFFIX = ".raw.json"
+MASKS_SUFFIX = OUTPUT_SUFFIXES["masks"]
+RAW_SUFFIX = OUTPUT_SUFFIXES["raw"]
 
 
 @dataclass

@@ -125,7 +125,7 @@ def learn(
 ) -> None:
     """Build a material library from labelled examples (one labelled image is enough)."""
     from samiam.errors import ParameterError
-    from samiam.io.write import check_writable_dir
+    from samiam.io.files import check_writable_dir
     from samiam.library.learn import LearnConfig, learn_examples
     from samiam.library.store import load_library, pixel_size_nm, save_library
 

@@ -68,8 +68,8 @@ def segment(
     from samiam.batch import BatchRun, plan_jobs
     from samiam.cache import FeatureCache
     from samiam.generate.tiling import AUTO_TILE_FACTOR, check_halo, parse_tile
+    from samiam.io.files import check_writable_dir
     from samiam.io.read import expand_inputs
-    from samiam.io.write import check_writable_dir
     from samiam.models.build import load_model
     from samiam.pipeline import SegmentConfig
 
@@ -193,8 +193,9 @@ def boost(
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
 ) -> None:
     """Re-run only the booster on saved raw masks (cheap parameter sweeps)."""
+    from samiam.io.files import check_writable_dir
     from samiam.io.read import read_micrograph
-    from samiam.io.write import check_writable_dir, read_masks_json, write_segmentation
+    from samiam.io.write import OUTPUT_SUFFIXES, read_masks_json, write_segmentation
     from samiam.pipeline import boost_segmentation
 
     def run():
@@ -205,7 +206,7 @@ def boost(
         raw = read_masks_json(raw_json)
         mic = read_micrograph(image, frame)
         seg = boost_segmentation(raw, mic, cfg)
-        stem = raw_json.name.removesuffix(".raw.json").removesuffix(".json")
+        stem = raw_json.name.removesuffix(OUTPUT_SUFFIXES["raw"]).removesuffix(".json")
         write_segmentation(seg, mic.image, outdir, stem)
         return seg
 

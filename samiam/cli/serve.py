@@ -173,7 +173,7 @@ def labelstudio_config(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the XML here instead of stdout."),
 ) -> None:
     """Print a Label Studio labelling config for micrographs (brush masks + SAM smart tools)."""
-    from samiam.io.write import atomic_write
+    from samiam.io.files import atomic_write
     from samiam.labelstudio.config import micrograph_label_config
 
     def run() -> str:

@@ -26,7 +26,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from samiam.errors import ParameterError
-from samiam.masks import MaskRecord, decode_rle_box, encode_rle, encode_rle_window  # noqa: F401
+from samiam.masks import MaskRecord, decode_rle_box, encode_rle, encode_rle_window, rle_for_coco, rle_for_json  # noqa: F401
 
 # auto tile side = 8 x the model's input side (2048 px for LiteMedSAM, 8192 for SAM): on labelled synthetic
 # cross-sections LiteMedSAM kept its quality down to 8x downsampling and lost it at 16x
@@ -276,13 +276,6 @@ def cut_to_core(
     return pieces
 
 
-def _coco(rle: dict[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    if isinstance(counts, str):
-        counts = counts.encode("ascii")
-    return {"size": list(rle["size"]), "counts": counts}
-
-
 def _find(parent: np.ndarray, i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -318,7 +311,9 @@ def join_pieces(
             continue
         iou = np.asarray(
             mask_utils.iou(
-                [_coco(pieces[i].bands[k]) for i in a], [_coco(pieces[j].bands[k]) for j in b], [0] * len(b)
+                [rle_for_coco(pieces[i].bands[k]) for i in a],
+                [rle_for_coco(pieces[j].bands[k]) for j in b],
+                [0] * len(b),
             ),
             dtype=np.float64,
         ).reshape(len(a), len(b))
@@ -351,8 +346,8 @@ def merge_groups(pieces: list[Piece], groups: np.ndarray) -> list[MaskRecord]:
             rle = dict(largest.rle)
             bbox = list(largest.bbox)
         else:
-            merged = mask_utils.merge([_coco(p.rle) for p in members], intersect=False)
-            rle = {"size": list(merged["size"]), "counts": merged["counts"].decode("ascii")}
+            merged = mask_utils.merge([rle_for_coco(p.rle) for p in members], intersect=False)
+            rle = rle_for_json(merged)
             bbox = [int(round(v)) for v in mask_utils.toBbox(merged)]
         area = sum(p.area for p in members)
         weights = np.array([p.area for p in members], np.float64) / area

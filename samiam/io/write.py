@@ -1,79 +1,39 @@
-"""Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG."""
+"""Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG.
+
+The file layer itself (``atomic_write``, ``write_json``, ``check_writable_dir``) is
+``samiam.io.files``; those names are also importable from here for older callers.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from samiam.errors import InputError, OutputError
+from samiam.errors import InputError
+from samiam.io.files import atomic_write, write_json
+from samiam.io.files import check_writable_dir as check_writable_dir  # re-exported: defects/ imports it from here
 from samiam.segmentation import Segmentation
 
+# The outputs of one image, in the order they are written: the masks JSON goes last, so its
+# presence marks a complete result (``--resume``).
+OUTPUT_SUFFIXES = {"raw": ".raw.json", "labels": ".labels.png", "overlay": ".overlay.png", "masks": ".masks.json"}
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file.
+
+def output_paths(outdir: str | Path, stem: str) -> dict[str, Path]:
+    """The paths of one image's outputs, by kind (the keys of ``OUTPUT_SUFFIXES``).
 
     Args:
-        path: the final file.
-        write: writes the whole content to the path it is given.
+        outdir: output folder.
+        stem: file name stem.
 
     Returns:
-        The final path.
-
-    Raises:
-        OutputError: the folder cannot be created or written.
+        ``{"raw": <outdir>/<stem>.raw.json, "labels": ..., "overlay": ..., "masks": ...}``.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write output here ({exc.strerror or exc})") from None
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
-        os.replace(tmp_path, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def check_writable_dir(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and check that files can be written in it.
-
-    Raises:
-        OutputError: with the folder and the reason.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".samiam-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
-    return folder
-
-
-def write_json(path: str | Path, doc: Any) -> Path:
-    """Write JSON atomically."""
-    return atomic_write(path, lambda p: p.write_text(json.dumps(doc, indent=1)))
+    return {kind: Path(outdir) / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
 
 
 class StreamedList:
@@ -264,12 +224,12 @@ def write_segmentation(
     Returns:
         Map of output kind to path.
     """
-    outdir = Path(outdir)
+    target = output_paths(outdir, stem)
     paths: dict[str, Path] = {}
     if raw is not None:
-        paths["raw"] = write_json(outdir / f"{stem}.raw.json", raw.to_json())
-    paths["labels"] = write_png(outdir / f"{stem}.labels.png", seg.label_map())
-    paths["overlay"] = write_png(outdir / f"{stem}.overlay.png", render_overlay(image, seg))
+        paths["raw"] = write_json(target["raw"], raw.to_json())
+    paths["labels"] = write_png(target["labels"], seg.label_map())
+    paths["overlay"] = write_png(target["overlay"], render_overlay(image, seg))
     # the masks JSON goes last: its presence marks a complete result (used by --resume)
-    paths["masks"] = write_json(outdir / f"{stem}.masks.json", seg.to_json())
+    paths["masks"] = write_json(target["masks"], seg.to_json())
     return paths

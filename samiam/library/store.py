@@ -308,7 +308,7 @@ def save_library(lib: Library, path: str | Path) -> Path:
         ParameterError: the library holds no materials.
         OutputError: the file cannot be written.
     """
-    from samiam.io.write import write_json
+    from samiam.io.files import write_json
 
     if not lib.materials:
         raise ParameterError(f"{path}: nothing to save, the library holds no materials")

@@ -11,18 +11,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from samiam.errors import ModelError
+from samiam.io.files import sha256_file
 from samiam.models.registry import ModelSpec, cache_dir
 
 CHUNK = 1 << 20
-
-
-def sha256_of(path: str | Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _stamp(path: Path) -> Path:
@@ -44,7 +36,7 @@ def verified_sha256(path: str | Path) -> str:
             return saved_hash
     except (OSError, ValueError):
         pass
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     try:
         stamp.write_text(f"{key} {digest}\n")
     except OSError:

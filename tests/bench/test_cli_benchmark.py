@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from samiam.bench.datasets import read_label_map
+from samiam.bench.metrics import score_image
 from samiam.cli.app import app
+from samiam.io.write import read_masks_json
 
 from .conftest import shared_or_skip
 from .test_runner import build_predictions, write_prediction
@@ -121,20 +123,43 @@ def test_tiny_random_sam_segments_once_and_reuses_raw_masks(folder_dataset: Path
     assert (out / "predictions" / "boosted-stats" / "img1.masks.json").is_file()
 
 
+def _check_scores_against_predictions(doc: dict, root: Path) -> None:
+    """Every reported image mIoU is the one ``score_image`` gives for the written prediction file."""
+    assert doc["images"]
+    for img in doc["images"]:
+        labels = read_label_map(root / "labels" / f"{img['stem']}.png")
+        for scored in img["methods"].values():
+            seg = read_masks_json(scored["prediction"])
+            want = score_image((r.decode() for r in seg.masks), labels).summary()
+            assert scored["summary"]["miou"] == pytest.approx(want["miou"])
+            assert scored["summary"]["n_pred"] == len(seg.masks)
+
+
 @pytest.mark.shared
 def test_shared_stem_sim_with_label_predictions(tmp_path: Path):
     root = shared_or_skip()
     preds = tmp_path / "preds"
+    n_regions = {}
     for label_file in sorted((root / "labels").glob("*.png"))[:2]:
         labels = read_label_map(label_file)
         ids = [k for k in np.unique(labels) if k > 0]
+        n_regions[label_file.stem] = len(ids)
         write_prediction(preds / "labels" / f"{label_file.stem}.masks.json", [labels == k for k in ids])
+        # wrong: one mask over the whole image; each region's IoU is its share of the valid pixels
+        write_prediction(preds / "everything" / f"{label_file.stem}.masks.json", [np.ones(labels.shape, bool)])
     out = tmp_path / "out"
     res = runner.invoke(app, ["benchmark", str(root), "-o", str(out), "--predictions", str(preds), "--limit", "2"])
     assert res.exit_code == 0, res.output
-    summary = json.loads((out / "results.json").read_text())["summary"]["labels"]
+    doc = json.loads((out / "results.json").read_text())
+    summary = doc["summary"]["labels"]
     assert summary["all"]["n_images"] == 2 and summary["all"]["miou"] == 1.0
     assert summary["all"]["boundary_miou"] == 1.0
+    assert min(n_regions.values()) >= 2
+    for img in doc["images"]:  # mean over R regions of |G_r| / |V| is at most 1 / R
+        wrong = img["methods"]["everything"]["summary"]["miou"]
+        assert wrong <= 1 / n_regions[img["stem"]] + 1e-9
+    assert doc["summary"]["everything"]["all"]["miou"] <= 0.5
+    _check_scores_against_predictions(doc, root)
 
 
 @pytest.mark.shared
@@ -148,5 +173,6 @@ def test_shared_stem_sim_with_the_default_model(tmp_path: Path):
     assert doc["dataset"]["n_scored"] == 2 and list(doc["summary"]) == ["raw", "boosted"]
     for method in ("raw", "boosted"):
         summary = doc["summary"][method]["all"]
-        assert 0.0 <= summary["miou"] <= 1.0 and summary["n_pred"] >= 1
+        assert summary["n_images"] == 2 and summary["n_pred"] >= 1
         assert len(list((out / "predictions" / method).glob("*.masks.json"))) == 2
+    _check_scores_against_predictions(doc, root)

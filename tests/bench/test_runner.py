@@ -20,7 +20,7 @@ from samiam.bench.runner import (
 )
 from samiam.boost.config import BoostConfig
 from samiam.errors import InputError, ParameterError
-from samiam.io.write import write_json
+from samiam.io.files import write_json
 from samiam.masks import MaskRecord
 from samiam.segmentation import Segmentation
 

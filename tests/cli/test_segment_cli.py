@@ -173,3 +173,15 @@ def test_segment_with_litemedsam_end_to_end(tmp_path: Path, monkeypatch):
     assert len(doc["annotations"]) >= 1
     raw = json.loads((out / "particle.raw.json").read_text())
     assert len(raw["annotations"]) >= len(doc["annotations"])
+    # the label map: values 0..K with K = the number of masks, each id painting exactly its (disjoint) mask
+    labels = cv2.imread(str(out / "particle.labels.png"), cv2.IMREAD_UNCHANGED)
+    k = len(doc["annotations"])
+    assert labels.dtype == np.uint16 and labels.shape == lab.shape
+    assert set(np.unique(labels).tolist()) <= set(range(k + 1)) and labels.max() == k
+    counts = np.bincount(labels.ravel(), minlength=k + 1)
+    assert counts[1:].tolist() == [a["area"] for a in doc["annotations"]]
+    # and it finds the particle: some id covers most of it (ground truth label 1)
+    particle = lab == 1
+    best = max(((labels == i) & particle).sum() / ((labels == i) | particle).sum() for i in range(1, k + 1))
+    print(f"best particle IoU {best:.3f}")
+    assert best > 0.5

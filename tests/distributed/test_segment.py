@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from samiam.batch import MANIFEST_NAME, SUMMARY_NAME, BatchRun, output_paths, plan_jobs
+from samiam.batch import MANIFEST_NAME, SUMMARY_NAME, BatchRun, plan_jobs
 from samiam.boost.config import BoostConfig
 from samiam.cli.app import app
 from samiam.distributed.segment import cluster_results, settings_for
 from samiam.generate.config import GeneratorConfig
+from samiam.io.write import output_paths
 from samiam.pipeline import SegmentConfig
 from samiam.synth.stem import stack_cross_section
 from tests.conftest import write_png

@@ -35,6 +35,7 @@ def test_box_grid_generator_returns_mask_records(tiny_model, two_lattice_image):
     cfg = GeneratorConfig(box_scales=(0.5,), pred_iou_thresh=0, stability_score_thresh=0, box_nms_thresh=1.0)
     recs = generate_box_grid(tiny_model, rgb, cfg, progress=done.append)
     assert sum(done) == len(box_grid(256, 256, (0.5,), 0.5))
+    assert recs, "thresholds at 0 and no NMS keep every box's mask"
     for r in recs:
         m = r.decode()
         assert m.shape == (256, 256) and m.sum() == r.area > 0
@@ -48,5 +49,6 @@ def test_point_generator_returns_mask_records(tiny_model, two_lattice_image):
     rgb = np.repeat((img * 255).astype(np.uint8)[:, :, None], 3, axis=2)
     cfg = GeneratorConfig(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0)
     recs = generate_point_grid(tiny_model, rgb, cfg)
+    assert recs, "thresholds at 0 keep at least one point's mask"
     for r in recs:
         assert r.decode().sum() == r.area and "point" in r.extra["prompt"]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from samiam.io.files import write_json
 from samiam.io.records import RecordSpool
-from samiam.io.write import StreamedList, write_json, write_json_streamed
+from samiam.io.write import StreamedList, write_json_streamed
 
 
 def _record(k: int) -> dict:
