@@ -10,7 +10,7 @@ import numpy as np
 
 from samiam.errors import ParameterError
 from samiam.field.cluster import SCALES, FieldClusters, assign_untextured, cluster_field, reduce_features
-from samiam.field.descriptors import window_descriptors
+from samiam.field.descriptors import GridDescriptors, window_descriptors
 from samiam.field.labelmap import smooth_posterior, upsample_posterior
 from samiam.field.lattice import LatticeEstimate, estimate_lattice, window_for
 
@@ -163,12 +163,17 @@ def material_field(
         clusters = assign_untextured(clusters, desc.features[..., desc.groups["intensity"].start])
     timings["cluster"] = time.perf_counter() - t
     t = time.perf_counter()
-    post = smooth_posterior(clusters.posterior, cfg.smooth_cells)
-    full = upsample_posterior(post, desc.centre_y, desc.centre_x, image.shape)
-    labels = full.argmax(-1)
-    confidence = np.take_along_axis(full, labels[..., None], -1)[..., 0]
-    labels[full.sum(-1) < 0.5] = -1  # closer to a textureless (saturated) window than to any material
+    full, labels = _pixel_map(clusters.posterior, desc, image.shape, cfg.smooth_cells)
     present = np.unique(labels[labels >= 0])
+    if n_materials and len(present) < clusters.n_materials:
+        # K was asked for: two overlapping Gaussians can leave the smaller material no pixel of the
+        # soft map; the grid partition itself has K parts, so map that instead
+        hard = np.eye(clusters.n_materials, dtype=np.float32)[np.maximum(clusters.labels, 0)]
+        hard[clusters.labels < 0] = 0.0
+        full, labels = _pixel_map(hard, desc, image.shape, cfg.smooth_cells)
+        present = np.unique(labels[labels >= 0])
+        clusters.reason["mapped"] = "grid partition (the soft posterior left a material no pixel)"
+    confidence = np.take_along_axis(full, np.maximum(labels, 0)[..., None], -1)[..., 0]
     if len(present) < clusters.n_materials:  # a material that wins no pixel is none
         clusters = clusters.keep(present)
         full = full[..., present]
@@ -187,6 +192,16 @@ def material_field(
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     return MaterialField(labels, confidence, full, clusters, lattice, window, stride, info)
+
+
+def _pixel_map(
+    posterior: np.ndarray, desc: GridDescriptors, shape: tuple[int, int], smooth_cells: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid posterior → (full-resolution posterior, labels; -1 where no material is near)."""
+    full = upsample_posterior(smooth_posterior(posterior, smooth_cells), desc.centre_y, desc.centre_x, shape)
+    labels = full.argmax(-1)
+    labels[full.sum(-1) < 0.5] = -1  # closer to a textureless (saturated) window than to any material
+    return full, labels
 
 
 def saturated_pixels(raw: np.ndarray, min_frac: float = 0.005) -> np.ndarray:
