@@ -78,6 +78,8 @@ def benchmark(
             raise ParameterError(f"--match-iou must be in (0, 1], got {match_iou}")
         if not 0 < boundary_ratio < 1:
             raise ParameterError(f"--boundary-ratio must be in (0, 1), got {boundary_ratio}")
+        if predictions is not None and opts.cluster is not None:
+            raise ParameterError("--cluster runs the model on workers; --predictions only scores files, run it without")
         options = BenchmarkOptions(
             methods=parse_methods(methods),
             predictions=predictions,
