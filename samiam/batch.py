@@ -282,7 +282,7 @@ def segment_job(
     except SamiamError as exc:
         return failed_result(job, str(exc), time.perf_counter() - t)
     except MemoryError:
-        return failed_result(job, "out of memory (try a smaller --tile)", time.perf_counter() - t)
+        return failed_result(job, "out of memory (try a smaller tile)", time.perf_counter() - t)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -357,7 +357,9 @@ def run_benchmark(
     segmenter = None
     # check everything a user can get wrong before creating the output folder
     if opts.predictions is not None and cluster is not None:
-        raise ParameterError("--cluster runs the model on workers; --predictions only scores files, run it without")
+        raise ParameterError(
+            "a cluster runs the model on workers; scoring existing predictions runs no model: give no cluster"
+        )
     if opts.predictions is not None:
         sources = prediction_sources(Path(opts.predictions), opts.methods)
         methods = list(sources)

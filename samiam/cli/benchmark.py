@@ -32,6 +32,7 @@ def _fmt(v: object, metric: str) -> str:
 
 
 @app.command("benchmark")
+@opt.shared_options(opt.MODEL_OPTIONS, opt.BOOST_OPTIONS, opt.GENERATOR_OPTIONS, opt.CLUSTER_OPTIONS)
 def benchmark(
     dataset: Path = typer.Argument(
         ...,
@@ -62,34 +63,9 @@ def benchmark(
     boundary_ratio: float = typer.Option(
         0.02, "--boundary-ratio", help="Boundary band width as a fraction of the image diagonal."
     ),
-    model: str = opt.MODEL,
-    checkpoint: Path | None = opt.CHECKPOINT,
-    device: str = opt.DEVICE,
-    no_verify: bool = opt.NO_VERIFY,
-    materials: str = opt.MATERIALS,
-    max_materials: int = opt.MAX_MATERIALS,
-    encoder: str = opt.ENCODER,
-    encoder_weights: str | None = opt.ENCODER_WEIGHTS,
-    crop_size: int = opt.CROP_SIZE,
-    crops_per_mask: int = opt.CROPS_PER_MASK,
-    seed: int = opt.SEED,
-    method: str = opt.METHOD,
-    box_placement: str = opt.BOX_PLACEMENT,
-    mode: str = typer.Option(
-        "auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."
-    ),
-    points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
-    crop_n_layers: int = typer.Option(0, "--crop-n-layers", help="SAM AMG crop layers (point prompts)."),
-    box_scales: str = typer.Option("0.5,0.25,0.125", "--box-scales", help="Box sides / short image side."),
-    box_overlap: float = typer.Option(0.5, "--box-overlap", help="Overlap of neighbouring boxes."),
-    pred_iou_thresh: float | None = typer.Option(
-        None, "--pred-iou-thresh", help="Min predicted IoU (default per mode)."
-    ),
-    stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
-    box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-image lines."),
-    cluster: str | None = opt.CLUSTER,
-    cluster_jobs: int | None = opt.CLUSTER_JOBS,
+    *,
+    opts: opt.OptionValues,
 ) -> None:
     """Score raw and boosted masks (or existing predictions) against labelled micrographs."""
 
@@ -102,35 +78,25 @@ def benchmark(
             raise ParameterError(f"--match-iou must be in (0, 1], got {match_iou}")
         if not 0 < boundary_ratio < 1:
             raise ParameterError(f"--boundary-ratio must be in (0, 1), got {boundary_ratio}")
+        if predictions is not None and opts.cluster is not None:
+            raise ParameterError("--cluster runs the model on workers; --predictions only scores files, run it without")
         options = BenchmarkOptions(
             methods=parse_methods(methods),
             predictions=predictions,
             limit=limit,
-            model=model,
-            checkpoint=str(checkpoint) if checkpoint else None,
-            device=device,
-            verify=not no_verify,
-            generator=opt.generator_config(
-                mode,
-                points_per_side,
-                crop_n_layers,
-                box_scales,
-                box_overlap,
-                pred_iou_thresh,
-                stability_thresh,
-                box_nms_thresh,
-                box_placement,
-            ),
-            boost=opt.boost_config(
-                materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, method=method
-            ),
+            model=opts.model,
+            checkpoint=str(opts.checkpoint) if opts.checkpoint else None,
+            device=opts.device,
+            verify=not opts.no_verify,
+            generator=opt.generator_config(opts),
+            boost=opt.boost_config(opts),
             reuse_raw=reuse_raw,
             difficulty_weights=parse_weights(weights),
             match_iou=match_iou,
             boundary_ratio=boundary_ratio,
             progress=not quiet,
         )
-        spec = opt.cluster_spec(cluster, cluster_jobs)
+        spec = opt.cluster_spec(opts.cluster, opts.cluster_jobs)
         result = run_benchmark(dataset, out, options, echo=(lambda line: None) if quiet else None, cluster=spec)
         summary = result.results["summary"]
         width = max(len("method"), *(len(m) for m in summary))

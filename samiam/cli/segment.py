@@ -17,119 +17,71 @@ def _echo_model(model) -> None:  # noqa: ANN001
 
 
 @app.command()
+@opt.shared_options(
+    opt.MODEL_OPTIONS,
+    opt.BOOST_OPTIONS,
+    opt.NAMING_OPTIONS,
+    opt.GENERATOR_OPTIONS,
+    opt.TILE_OPTIONS,
+    opt.CLUSTER_OPTIONS,
+)
 def segment(
     inputs: list[Path] = typer.Argument(..., help="Image files and/or folders."),
     outdir: Path = typer.Option(..., "--outdir", "-o", help="Output folder."),
-    model: str = opt.MODEL,
-    checkpoint: Path | None = opt.CHECKPOINT,
-    device: str = opt.DEVICE,
-    no_verify: bool = opt.NO_VERIFY,
-    materials: str = opt.MATERIALS,
-    max_materials: int = opt.MAX_MATERIALS,
-    encoder: str = opt.ENCODER,
-    encoder_weights: str | None = opt.ENCODER_WEIGHTS,
-    crop_size: int = opt.CROP_SIZE,
-    crops_per_mask: int = opt.CROPS_PER_MASK,
-    seed: int = opt.SEED,
-    library: Path | None = opt.LIBRARY,
-    fill: bool = opt.FILL,
-    method: str = opt.METHOD,
-    box_placement: str = opt.BOX_PLACEMENT,
     no_boost: bool = typer.Option(False, "--no-boost", help="Write the raw generator masks as the result."),
-    mode: str = typer.Option(
-        "auto", "--prompts", help="auto | points | boxes (auto: points if the model answers them)."
-    ),
-    points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
-    crop_n_layers: int = typer.Option(0, "--crop-n-layers", help="SAM AMG crop layers (point prompts)."),
-    box_scales: str = typer.Option("0.5,0.25,0.125", "--box-scales", help="Box sides / short image side."),
-    box_overlap: float = typer.Option(0.5, "--box-overlap", help="Overlap of neighbouring boxes."),
-    pred_iou_thresh: float | None = typer.Option(
-        None, "--pred-iou-thresh", help="Min predicted IoU (default per mode)."
-    ),
-    stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability (default per mode)."),
-    box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
     all_frames: bool = typer.Option(False, "--all-frames", help="Segment every frame of stacks (<stem>_f<N>.*)."),
-    tile: str = typer.Option("auto", "--tile", help="Tile side in px: auto (8x model input) | off | N."),
-    halo: int = typer.Option(128, "--halo", help="Context around each tile's core in px (tiles overlap by 2x)."),
     cache_dir: Path | None = typer.Option(None, "--cache", help="Cache folder (default ~/.cache/samiam/features)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     resume: bool = typer.Option(False, "--resume", help="Skip images with complete outputs of the same parameters."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    cluster: str | None = opt.CLUSTER,
-    cluster_jobs: int | None = opt.CLUSTER_JOBS,
+    *,
+    opts: opt.OptionValues,
 ) -> None:
     """Segment micrographs into one mask per material (SAM masks + semantic booster)."""
     import contextlib
-    import dataclasses
 
     from tqdm import tqdm
 
     from samiam.batch import BatchRun, plan_jobs
     from samiam.cache import FeatureCache
-    from samiam.generate.tiling import AUTO_TILE_FACTOR, check_halo, parse_tile
+    from samiam.generate.tiling import AUTO_TILE_FACTOR, check_halo
     from samiam.io.files import check_writable_dir
     from samiam.io.read import expand_inputs
     from samiam.models.build import load_model
-    from samiam.pipeline import SegmentConfig
 
     def prepare():
         if frame is not None and all_frames:
             fail("--frame and --all-frames exclude each other")
         if cache_dir is not None and no_cache:
             fail("--cache and --no-cache exclude each other")
-        spec = opt.cluster_spec(cluster, cluster_jobs)
-        gen = opt.generator_config(
-            mode,
-            points_per_side,
-            crop_n_layers,
-            box_scales,
-            box_overlap,
-            pred_iou_thresh,
-            stability_thresh,
-            box_nms_thresh,
-            box_placement,
-        )
-        cfg = SegmentConfig(
-            generator=dataclasses.replace(gen, tile=parse_tile(tile), halo=halo),
-            boost=opt.boost_config(
-                materials,
-                encoder,
-                encoder_weights,
-                crop_size,
-                crops_per_mask,
-                max_materials,
-                seed,
-                library,
-                fill,
-                method,
-            ),
-        ).validate()
+        spec = opt.cluster_spec(opts.cluster, opts.cluster_jobs)
+        cfg = opt.segment_config(opts)
         files = expand_inputs(inputs)
         if not files:
             fail(f"no image files found in {', '.join(map(str, inputs))}")
         check_writable_dir(outdir)
-        if library is not None:
+        if opts.library is not None:
             from samiam.pipeline import load_library_cached
 
-            load_library_cached(str(library))  # a bad library is one error before any image
+            load_library_cached(str(opts.library))  # a bad library is one error before any image
         cache = None if no_cache else FeatureCache(cache_dir).check()
         # with --cluster the client only checks the model (on cpu); each worker loads it on its device
-        loaded = load_model(model, checkpoint, "cpu" if spec else device, verify=not no_verify)
+        loaded = load_model(opts.model, opts.checkpoint, "cpu" if spec else opts.device, verify=not opts.no_verify)
         if cfg.generator.tile is None:  # auto tile: its size is known only now
-            check_halo(AUTO_TILE_FACTOR * loaded.image_size, halo)
+            check_halo(AUTO_TILE_FACTOR * loaded.image_size, cfg.generator.halo)
         enc = None
-        if not no_boost and encoder != "fft" and spec is None:
+        if not no_boost and opts.encoder != "fft" and spec is None:
             from samiam.boost.encoders import make_encoder
 
-            enc = make_encoder(encoder, encoder_weights, device)
+            enc = make_encoder(opts.encoder, opts.encoder_weights, opts.device)
         return cfg, plan_jobs(files, frame, all_frames), loaded, enc, cache, spec
 
     cfg, jobs, loaded, enc, cache, spec = guarded(prepare)
     if spec is None:
         _echo_model(loaded)
     else:
-        typer.echo(f"model: {loaded.name} ({loaded.reason}); each worker loads it on --device {device}", err=True)
+        typer.echo(f"model: {loaded.name} ({loaded.reason}); each worker loads it on --device {opts.device}", err=True)
     batch = BatchRun(outdir, loaded, cfg, boost=not no_boost, encoder=enc, cache=cache, resume=resume)
     failed = skipped = 0
     with batch:  # on leaving: the run's temporary records file is deleted
@@ -139,7 +91,11 @@ def segment(
                 from samiam.distributed.segment import settings_for, start_cluster_run
 
                 settings = settings_for(
-                    batch, device=device, verify=not no_verify, encoder=encoder, encoder_weights=encoder_weights
+                    batch,
+                    device=opts.device,
+                    verify=not opts.no_verify,
+                    encoder=opts.encoder,
+                    encoder_weights=opts.encoder_weights,
                 )
                 echo = lambda line: typer.echo(line, err=True)  # noqa: E731
                 results = guarded(lambda: start_cluster_run(stack, spec, batch, jobs, settings, echo=echo))
@@ -176,21 +132,14 @@ def segment(
 
 
 @app.command()
+@opt.shared_options(opt.BOOST_OPTIONS, opt.NAMING_OPTIONS)
 def boost(
     raw_json: Path = typer.Argument(..., help="A <stem>.raw.json written by samiam segment."),
     image: Path = typer.Argument(..., help="The image those masks belong to."),
     outdir: Path = typer.Option(..., "--outdir", "-o", help="Output folder."),
-    materials: str = opt.MATERIALS,
-    max_materials: int = opt.MAX_MATERIALS,
-    encoder: str = opt.ENCODER,
-    encoder_weights: str | None = opt.ENCODER_WEIGHTS,
-    crop_size: int = opt.CROP_SIZE,
-    crops_per_mask: int = opt.CROPS_PER_MASK,
-    seed: int = opt.SEED,
-    library: Path | None = opt.LIBRARY,
-    fill: bool = opt.FILL,
-    method: str = opt.METHOD,
     frame: int | None = typer.Option(None, "--frame", help="Frame index for image stacks."),
+    *,
+    opts: opt.OptionValues,
 ) -> None:
     """Re-run only the booster on saved raw masks (cheap parameter sweeps)."""
     from samiam.io.files import check_writable_dir
@@ -199,9 +148,7 @@ def boost(
     from samiam.pipeline import boost_segmentation
 
     def run():
-        cfg = opt.boost_config(
-            materials, encoder, encoder_weights, crop_size, crops_per_mask, max_materials, seed, library, fill, method
-        )
+        cfg = opt.boost_config(opts)
         check_writable_dir(outdir)
         raw = read_masks_json(raw_json)
         mic = read_micrograph(image, frame)

@@ -27,37 +27,16 @@ def _is_loopback(host: str) -> bool:
 
 
 @serve_app.command("labelstudio")
+@opt.shared_options(
+    opt.MODEL_OPTIONS,
+    opt.BOOST_OPTIONS,
+    opt.NAMING_OPTIONS,
+    opt.GENERATOR_OPTIONS,
+    help={"materials": "Materials in automatic pre-annotation: a number, or auto (at most the label count)."},
+)
 def labelstudio(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: all)."),
     port: int = typer.Option(9090, "--port", help="TCP port."),
-    model: str = opt.MODEL,
-    checkpoint: Path | None = opt.CHECKPOINT,
-    device: str = opt.DEVICE,
-    no_verify: bool = opt.NO_VERIFY,
-    materials: str = typer.Option(
-        "auto",
-        "--materials",
-        "-k",
-        help="Materials in automatic pre-annotation: a number, or auto (at most the label count).",
-    ),
-    max_materials: int = opt.MAX_MATERIALS,
-    encoder: str = opt.ENCODER,
-    encoder_weights: str | None = opt.ENCODER_WEIGHTS,
-    crop_size: int = opt.CROP_SIZE,
-    crops_per_mask: int = opt.CROPS_PER_MASK,
-    library: Path | None = opt.LIBRARY,
-    fill: bool = opt.FILL,
-    method: str = opt.METHOD,
-    box_placement: str = opt.BOX_PLACEMENT,
-    seed: int = opt.SEED,
-    mode: str = typer.Option("auto", "--prompts", help="auto | points | boxes: prompts of automatic mode."),
-    points_per_side: int = typer.Option(32, "--points-per-side", help="Point grid density (point prompts)."),
-    crop_n_layers: int = typer.Option(0, "--crop-n-layers", help="SAM AMG crop layers (point prompts)."),
-    box_scales: str = typer.Option("0.5,0.25,0.125", "--box-scales", help="Box sides / short image side."),
-    box_overlap: float = typer.Option(0.5, "--box-overlap", help="Overlap of neighbouring boxes."),
-    pred_iou_thresh: float | None = typer.Option(None, "--pred-iou-thresh", help="Min predicted IoU."),
-    stability_thresh: float | None = typer.Option(None, "--stability-thresh", help="Min stability score."),
-    box_nms_thresh: float = typer.Option(0.7, "--box-nms-thresh", help="NMS IoU between mask boxes."),
     label_studio_url: str | None = typer.Option(
         None,
         "--label-studio-url",
@@ -87,46 +66,23 @@ def labelstudio(
         "RectangleLabels are defect rectangles, named after the rectangles labelled so far.",
         show_default=False,
     ),
+    *,
+    opts: opt.OptionValues,
 ) -> None:
     """Run the Label Studio ML backend: SAM masks for clicks/boxes, one region per material otherwise."""
     from samiam.labelstudio.app import create_app, serve
     from samiam.labelstudio.handlers import LabelStudioBackend
     from samiam.labelstudio.images import ImageResolver
     from samiam.models.build import load_model
-    from samiam.pipeline import SegmentConfig
 
     def prepare():
         if not 0 < port < 65536:
             raise ParameterError(f"--port must be in 1..65535, got {port}")
         if threads < 1 or embedding_cache < 1:
             raise ParameterError("--threads and --embedding-cache must be >= 1")
-        cfg = SegmentConfig(
-            generator=opt.generator_config(
-                mode,
-                points_per_side,
-                crop_n_layers,
-                box_scales,
-                box_overlap,
-                pred_iou_thresh,
-                stability_thresh,
-                box_nms_thresh,
-                box_placement,
-            ),
-            boost=opt.boost_config(
-                materials,
-                encoder,
-                encoder_weights,
-                crop_size,
-                crops_per_mask,
-                max_materials,
-                seed,
-                library,
-                fill,
-                method,
-            ),
-        ).validate()
+        cfg = opt.segment_config(opts)
         resolver = ImageResolver(url=label_studio_url, api_key=api_key, local_files_root=local_files_root)
-        loaded = load_model(model, checkpoint, device, verify=not no_verify)
+        loaded = load_model(opts.model, opts.checkpoint, opts.device, verify=not opts.no_verify)
         namer = None
         if defect_model is not None:
             from samiam.defects import load_model as load_defect_model

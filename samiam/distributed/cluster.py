@@ -39,7 +39,7 @@ def require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ClusterError("--cluster needs Dask: pip install 'samiam[dask]'") from None
+        raise ClusterError("running on a Dask cluster needs Dask: pip install 'samiam[dask]'") from None
 
 
 def _threads_env(workers: int) -> dict[str, str]:
@@ -94,7 +94,7 @@ def slurm_cluster(*, tries: int = DEFAULT_TRIES, **overrides: Any) -> Any:
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
-        raise ClusterError("--cluster slurm needs dask-jobqueue: pip install 'samiam[dask]'") from None
+        raise ClusterError("a slurm cluster needs dask-jobqueue: pip install 'samiam[dask]'") from None
     if dask.config.get("jobqueue.slurm.processes", None) is None and "processes" not in overrides:
         cores = overrides.get("cores", dask.config.get("jobqueue.slurm.cores", None))
         if cores:  # one single-threaded worker process per core: torch holds the GIL
@@ -104,7 +104,7 @@ def slurm_cluster(*, tries: int = DEFAULT_TRIES, **overrides: Any) -> Any:
             return SLURMCluster(**overrides)
         except ValueError as exc:
             first = str(exc).splitlines()[0]
-            raise ClusterError(f"--cluster slurm: {first.rstrip(',:')}; {SLURM_CONFIG_HELP}") from None
+            raise ClusterError(f"slurm cluster: {first.rstrip(',:')}; {SLURM_CONFIG_HELP}") from None
 
 
 def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:

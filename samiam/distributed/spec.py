@@ -40,7 +40,7 @@ class ClusterSpec:
 
 
 def parse_cluster(value: str, jobs: int | None = None) -> ClusterSpec:
-    """Parse ``--cluster`` (and ``--cluster-jobs``, which only Slurm takes).
+    """Parse a cluster spec (and the job count, which only Slurm takes; ``--cluster``/``--cluster-jobs``).
 
     Args:
         value: ``local:N``, ``tcp://HOST:PORT``, ``tls://HOST:PORT`` or ``slurm``.
@@ -50,21 +50,21 @@ def parse_cluster(value: str, jobs: int | None = None) -> ClusterSpec:
         The spec.
 
     Raises:
-        ParameterError: anything else, or ``--cluster-jobs`` without ``slurm``.
+        ParameterError: anything else, or ``jobs`` without ``slurm``.
     """
     text = value.strip()
     if jobs is not None and text.lower() != SLURM:
-        raise ParameterError(f"--cluster-jobs is for --cluster slurm, got --cluster {value!r}")
+        raise ParameterError(f"cluster jobs are for a slurm cluster, got cluster {value!r}")
     if text.lower() == SLURM:
         if jobs is not None and jobs < 1:
-            raise ParameterError(f"--cluster-jobs must be >= 1, got {jobs}")
+            raise ParameterError(f"cluster jobs must be >= 1, got {jobs}")
         return ClusterSpec(SLURM, jobs=1 if jobs is None else jobs)
     if text.lower().startswith(LOCAL + ":"):
         n = text[len(LOCAL) + 1 :]
         if not n.isdigit() or int(n) < 1:
-            raise ParameterError(f"--cluster local:N needs N >= 1 worker processes, got {value!r}")
+            raise ParameterError(f"cluster local:N needs N >= 1 worker processes, got {value!r}")
         return ClusterSpec(LOCAL, workers=int(n))
     m = _ADDRESS.match(text)
     if m and 0 < int(m.group(3)) < 65536:
         return ClusterSpec(ADDRESS, address=text)
-    raise ParameterError(f"--cluster must be local:N, tcp://HOST:PORT or slurm, got {value!r}")
+    raise ParameterError(f"cluster must be local:N, tcp://HOST:PORT or slurm, got {value!r}")

@@ -65,7 +65,7 @@ class Tile:
 
 
 def parse_tile(value: str | int | None) -> int | None:
-    """Parse a ``--tile`` value: ``auto`` → None, ``off`` → 0, else a side in pixels.
+    """Parse a tile setting (``--tile`` on the command line): ``auto`` → None, ``off`` → 0, else a side in pixels.
 
     Raises:
         ParameterError: anything else.
@@ -80,9 +80,9 @@ def parse_tile(value: str | int | None) -> int | None:
     try:
         side = int(text)
     except ValueError:
-        raise ParameterError(f"--tile must be 'auto', 'off' or a side in pixels, got '{value}'") from None
+        raise ParameterError(f"tile must be 'auto', 'off' or a side in pixels, got '{value}'") from None
     if side < MIN_TILE:
-        raise ParameterError(f"--tile must be at least {MIN_TILE} pixels (or 'auto'/'off'), got {side}")
+        raise ParameterError(f"tile must be at least {MIN_TILE} pixels (or 'auto'/'off'), got {side}")
     return side
 
 

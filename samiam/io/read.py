@@ -60,7 +60,7 @@ def _pick_frame(arr: np.ndarray, path: Path, frame: int | None) -> np.ndarray:
         if frame is None:
             raise InputError(
                 f"{path}: is a stack of {arr.shape[0]} frames of {arr.shape[2]}x{arr.shape[1]}; "
-                "choose one with --frame N (or --all-frames)"
+                "choose one with frame=N (or read every frame)"
             )
         _check_frame(path, frame, arr.shape[0])
         return arr[frame]

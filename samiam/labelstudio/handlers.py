@@ -284,7 +284,11 @@ class LabelStudioBackend:
             return {"status": "updated", "action": action, "defect_classes": names}
         library = self.segment_config.boost.library
         if not library:
-            return {"status": "ignored", "action": action, "reason": "no material library configured (--library)"}
+            return {
+                "status": "ignored",
+                "action": action,
+                "reason": "no material library configured (start the backend with a library)",
+            }
         if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             return {"status": "ignored", "action": action, "reason": "only annotation events update the library"}
         from samiam.library import update_library_from_tasks

@@ -164,7 +164,7 @@ class InteractiveSegmenter:
         if len(prompts.points) and not self.model.point_prompts:
             raise RequestError(
                 f"model {self.model.name} answers box prompts only: draw a rectangle, or start the backend "
-                "with a point-capable model (--model vit_b, vit_l, vit_h or vit_t)"
+                "with a point-capable model (vit_b, vit_l, vit_h or vit_t)"
             )
         if len(prompts.points) and not (prompts.point_labels == 1).any() and prompts.box is None:
             raise RequestError("only negative points: add a positive point or a rectangle")

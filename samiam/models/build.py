@@ -258,7 +258,9 @@ def load_model(
         return LoadedModel(sam, TINY_RANDOM, "random", True, None, None, dev, "random weights (testing only)")
     if name == "auto":
         if checkpoint is not None:
-            raise ModelError("--checkpoint needs an explicit --model (vit_b, vit_l, vit_h, vit_t or litemedsam)")
+            raise ModelError(
+                "a checkpoint needs an explicit model name (vit_b, vit_l, vit_h, vit_t or litemedsam), got auto"
+            )
         name, path, reason = resolve_auto()
     else:
         spec = get_spec(name)
@@ -269,7 +271,7 @@ def load_model(
         else:
             path = cached_checkpoint(spec)
             if path is None:
-                hint = f"run 'samiam weights download {name}'" if spec.url else "give it with --checkpoint PATH"
+                hint = f"run 'samiam weights download {name}'" if spec.url else "give its path as the checkpoint"
                 raise ModelError(f"{name}: no verified checkpoint in {spec.filename and 'the cache'}; {hint}")
         reason = f"requested {name}"
     spec = get_spec(name)

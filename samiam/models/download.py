@@ -104,7 +104,7 @@ def download_checkpoint(
     folder = folder or cache_dir()
     src = url or spec.url
     if not src:
-        raise ModelError(f"{spec.name}: no download URL is known; give the file with --checkpoint PATH")
+        raise ModelError(f"{spec.name}: no download URL is known; give the file as the checkpoint")
     existing = cached_checkpoint(spec, folder)
     if existing is not None:
         return existing

@@ -42,3 +42,16 @@ def test_benchmark_cluster_with_predictions_is_one_error(tmp_path: Path):
         app, ["benchmark", str(data), "-o", str(tmp_path / "o"), "--predictions", str(tmp_path), "--cluster", "local:1"]
     )
     assert res.exit_code == 2 and "--predictions only scores files" in res.output
+
+
+def test_run_benchmark_cluster_with_predictions_names_no_flag(tmp_path: Path):
+    import pytest
+
+    from samiam.bench.runner import BenchmarkOptions, run_benchmark
+    from samiam.distributed.spec import parse_cluster
+    from samiam.errors import ParameterError
+
+    data = build_folder_dataset(tmp_path / "data", n=1)
+    with pytest.raises(ParameterError, match="scoring existing predictions") as info:
+        run_benchmark(data, tmp_path / "o", BenchmarkOptions(predictions=tmp_path), cluster=parse_cluster("local:1"))
+    assert "--" not in str(info.value)  # the library names parameters; the CLI adds the flags

@@ -29,8 +29,8 @@ def test_parse_cluster_accepts(text, jobs, want):
         ("tcp://host", None, "local:N, tcp://HOST:PORT or slurm"),
         ("tcp://host:99999", None, "local:N, tcp://HOST:PORT or slurm"),
         ("http://host:8786", None, "local:N, tcp://HOST:PORT or slurm"),
-        ("local:2", 3, "--cluster-jobs is for --cluster slurm"),
-        ("slurm", 0, "--cluster-jobs must be >= 1"),
+        ("local:2", 3, "cluster jobs are for a slurm cluster"),
+        ("slurm", 0, "cluster jobs must be >= 1"),
     ],
 )
 def test_parse_cluster_rejects_with_the_expected_form(text, jobs, message):

@@ -49,7 +49,7 @@ def test_cores_partition_the_image_with_halo_context(h, w, tile, halo):
 
 def test_tile_parameters():
     assert parse_tile("auto") is None and parse_tile("off") == 0 and parse_tile("512") == 512
-    with pytest.raises(ParameterError, match="--tile"):
+    with pytest.raises(ParameterError, match="tile must be"):
         parse_tile("big")
     with pytest.raises(ParameterError, match="at least"):
         parse_tile("10")

@@ -105,7 +105,7 @@ def test_tiff_stacks_of_16_and_32_bit(tmp_path: Path, dtype):
     m = read_micrograph(p, frame=2)
     assert m.dtype == np.dtype(dtype).name
     np.testing.assert_array_equal(m.raw, arr[2].astype(np.float32))
-    with pytest.raises(InputError, match="choose one with --frame N"):
+    with pytest.raises(InputError, match="choose one with frame=N"):
         read_micrograph(p)
 
 

@@ -35,7 +35,7 @@ def test_unknown_model_and_bad_checkpoints(tmp_path: Path):
         load_model("vit_b", checkpoint=bad, verify=False)
     with pytest.raises(ModelError, match="checkpoint file not found"):
         load_model("vit_b", checkpoint=tmp_path / "missing.pth", verify=False)
-    with pytest.raises(ModelError, match="needs an explicit --model"):
+    with pytest.raises(ModelError, match="needs an explicit model name"):
         load_model("auto", checkpoint=bad)
 
 
