@@ -14,7 +14,8 @@ attribute, the same attributes for every class), each attribute is decided on it
 The threshold of the amplitude and of the size is the midpoint between the mean descriptor of the
 examples with each word, so every example of the class set informs each attribute (with one
 example per class, four examples per word instead of one per class). A defect whose attributes
-make a combination that no example class has is ``unknown``.
+make a combination that no example class has (e.g. a trough when every example is a peak) is
+``unknown``.
 """
 
 from __future__ import annotations
@@ -113,8 +114,11 @@ class AttributeRule:
 
 
 def build_attribute_rule(descriptors: np.ndarray, labels: list[str], size_unit: str) -> AttributeRule | None:
-    """The attribute rule of the examples, or None when their names are not attribute words or an
-    attribute has examples of one word only (it cannot be decided).
+    """The attribute rule of the examples, or None when their names are not attribute words.
+
+    The sign is decided by the sign of the contrast; the amplitude and the size by the midpoint
+    of the examples' mean descriptor for each word. An amplitude or size word that every example
+    shares tells no class apart and is not used; if no attribute is left, the result is None.
 
     Args:
         descriptors: (N, 3) ``physical_descriptors`` of the examples.
@@ -130,14 +134,19 @@ def build_attribute_rule(descriptors: np.ndarray, labels: list[str], size_unit: 
     attrs = name_attributes(sorted(set(labels)))
     if attrs is None:
         return None
-    used = [a for a in _ORDER if a in next(iter(attrs.values()))]
     thresholds = {}
-    for a in used:
+    for a in (a for a in _ORDER if a in next(iter(attrs.values()))):
         col = _ORDER.index(a)
         high = np.array([attrs[lab][a] for lab in labels])
-        if high.all() or not high.any():
-            return None
-        thresholds[a] = 0.0 if a == "sign" else float((x[high, col].mean() + x[~high, col].mean()) / 2)
+        if a == "sign":  # physical: no threshold to learn
+            thresholds[a] = 0.0
+        elif high.all() or not high.any():  # one word only: it tells no class apart
+            continue
+        else:
+            thresholds[a] = float((x[high, col].mean() + x[~high, col].mean()) / 2)
+    used = list(thresholds)
+    if not used:
+        return None
     names = sorted(attrs)
     lab = np.array(labels)
     centres = np.stack([x[lab == n].mean(0) for n in names])
