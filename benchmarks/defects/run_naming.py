@@ -170,6 +170,10 @@ def main() -> None:
         held = float(np.mean(np.array(names[best])[on_b] == true_a[on_b]))
         maj = collections.Counter(true_a[on_b]).most_common(1)[0][1] / max(on_b.sum(), 1)
         folds.append((a, b, best, sel[best], int(on_a.sum()), held, int(on_b.sum()), maj))
+    words = [
+        float(np.mean([t.split()[q] == n.split()[q] for t, n in zip(true, named, strict=True) if n != UNKNOWN]))
+        for q in range(3)
+    ]
     per_image = [float(np.mean(np.array(named)[image_a == i] == true_a[image_a == i])) for i in sorted(set(image))]
     wall = time.perf_counter() - t0
     pixel_note = (
@@ -203,6 +207,9 @@ def main() -> None:
         f"{model.classes.n_classes} mixture classes for {len(counts)} labels |",
         f"| majority label (baseline) | {max(counts.values()) / len(true):.3f} | "
         f"always '{counts.most_common(1)[0][0]}' |",
+        "",
+        f"Attribute words right ({main_key}, over the defects not named unknown): first word (size) "
+        f"{words[0]:.2f}, second (amplitude) {words[1]:.2f}, third (sign) {words[2]:.2f}.",
         "",
         "Choice of the naming method without selecting on the scored images: the scored images split in "
         "two halves (even/odd position in file-name order); the method best on one half is scored on the other.",
