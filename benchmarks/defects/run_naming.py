@@ -12,6 +12,11 @@ detection finds (centroid inside the box, as in run_benchmark.py) is scored:
 - the unsupervised mixture classes of the same detections under their best one-to-one mapping
   to the labels (Hungarian assignment on these very boxes: an optimistic reading of the
   unsupervised classes, since the mapping is chosen on the scored boxes).
+Naming methods compared on the same boxes: attribute names (the package default for names made of
+Large/Small, Bright/Dim, Peak/Trough) with sizes in nm (pixel size from the scan size in the file
+name; --no-pixel-size: none) and in feature scales, the nearest prototype in the AE2 latent + shape
+space, and the mixture classes named by the example of highest posterior. The method is also chosen
+on one half of the scored images (even/odd position) and scored on the other, both ways.
 """
 
 from __future__ import annotations

@@ -439,6 +439,13 @@ def run_defects(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
+    pixel_nm = micrograph_pixel_nm(mg)
+    rule = prototypes.attributes if prototypes is not None else None
+    if rule is not None and rule.size_unit == "nm" and pixel_nm is None:
+        raise InputError(
+            f"{mg.source}: the example images say their pixel size, so defect sizes are named in nm; "
+            "expected an image with a pixel size, got one without"
+        )
     det = detect(mg.raw, mg.source, ae1, p, device, timings)
     t1 = time.perf_counter()
     classify(
@@ -449,7 +456,7 @@ def run_defects(
         device,
         prototypes,
         det.calibration,
-        micrograph_pixel_nm(mg),
+        pixel_nm,
     )
     cmap = class_map(det.labels, det.instances)
     timings["classes"] = time.perf_counter() - t1

@@ -238,5 +238,5 @@ def test_attribute_names_from_one_example_each_and_an_unseen_kind_is_unknown(tin
     cents = np.array([d.centroid for d in res.detection.instances]).reshape(-1, 2)
     nearest = [res.detection.instances[int(np.hypot(*(cents - s).T).argmin())].name for s in spots]
     assert nearest == ["Large Peak"] * len(spots), nearest
-    with pytest.raises(InputError, match="pixel size"):
+    with pytest.raises(InputError, match="no-size.npy: .*pixel size"):
         run_defects(micrograph_from_array(img, "no-size.npy"), model, prototypes=protos)
