@@ -349,7 +349,7 @@ def instance_descriptors(
     return physical_descriptors(
         np.array([d.contrast for d in instances], np.float64),
         np.array([d.area for d in instances], np.float64),
-        cal.noise,
+        max(cal.noise, 1e-9),  # a noiseless (synthetic) image: amplitudes stay finite
         pixel_nm if size_unit == "nm" else None,
         cal.feature_scale,
     )
