@@ -9,6 +9,10 @@ Pure functions, in the order they are used:
    descriptors, standardised like the model's mixture), and the distance beyond which a defect
    is ``unknown``, calibrated from the examples' own spread;
 5. ``assign_names``: nearest prototype and its distance, or ``unknown``.
+
+When the class names are physical attribute words (``Large Bright Peak``, ...), the prototypes
+also carry an ``attributes.AttributeRule`` and the pipeline names defects by their sign,
+amplitude and size instead (``attributes``: measured better on the WSe2 set, NAMING.md).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samiam.defects.attributes import AttributeRule
 from samiam.defects.instances import DefectInstance
 from samiam.errors import InputError, ParameterError
 
@@ -56,6 +61,9 @@ class Prototypes:
         n_examples: examples per class.
         source: the examples file.
         rule: how the threshold was set (for the run record).
+        attributes: when the class names are physical attribute words (``Large Bright Peak``),
+            the rule that names defects by their sign, amplitude and size instead
+            (``attributes.build_attribute_rule``), else None.
     """
 
     names: list[str]
@@ -64,6 +72,7 @@ class Prototypes:
     n_examples: list[int]
     source: str = ""
     rule: str = ""
+    attributes: AttributeRule | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -72,6 +81,8 @@ class Prototypes:
             "n_examples": self.n_examples,
             "unknown_threshold": None if not np.isfinite(self.threshold) else round(float(self.threshold), 4),
             "threshold_rule": self.rule,
+            "method": "attributes" if self.attributes is not None else "nearest prototype",
+            "attributes": self.attributes.to_dict() if self.attributes is not None else None,
         }
 
 

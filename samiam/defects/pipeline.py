@@ -11,14 +11,16 @@ import numpy as np
 import torch
 
 from samiam import __version__
+from samiam.defects.attributes import apply_attribute_rule, build_attribute_rule, name_attributes, physical_descriptors
 from samiam.defects.autoencoder import PatchAutoencoder
 from samiam.defects.blobs import BlobParams, blob_regions
-from samiam.defects.calibrate import Calibration
+from samiam.defects.calibrate import Calibration, calibrate
 from samiam.defects.classes import ClassModel, fit_classes
 from samiam.defects.instances import DefectInstance, find_instances
 from samiam.defects.maps import DefectMaps, MapParams, compute_maps
 from samiam.defects.mask import MaskParams, blob_defect_mask, defect_mask, error_zscore
 from samiam.defects.naming import (
+    UNKNOWN,
     Example,
     Prototypes,
     assign_names,
@@ -31,7 +33,7 @@ from samiam.defects.prepare import PreparedImage, prepare_heights
 from samiam.defects.steps import StepParams
 from samiam.defects.store import DefectModel, save_model
 from samiam.defects.train import TrainConfig, seed_everything, train_autoencoder
-from samiam.errors import ParameterError
+from samiam.errors import InputError, ParameterError
 from samiam.io.micrograph import Micrograph
 
 
@@ -282,10 +284,14 @@ def classify(
     classes: ClassModel,
     device: torch.device,
     prototypes: Prototypes | None = None,
+    calibration: Calibration | None = None,
+    pixel_nm: float | None = None,
 ) -> np.ndarray:
     """Set class, class probability and soft assignments of every instance (in place).
 
-    With ``prototypes`` (``learn_prototypes``), also its few-shot ``name`` and ``name_distance``.
+    With ``prototypes`` (``learn_prototypes``), also its few-shot ``name`` and ``name_distance``:
+    by physical attributes when the prototypes carry an attribute rule (``calibration``, default
+    measured on ``heights``, and ``pixel_nm`` give the units), else by the nearest prototype.
 
     Returns:
         The (N, d) class features.
@@ -294,11 +300,59 @@ def classify(
     cls, prob, soft = classes.predict(feats)
     for inst, c, p, s in zip(instances, cls, prob, soft, strict=True):
         inst.cls, inst.probability, inst.soft = int(c), float(p), [float(v) for v in s]
-    if prototypes is not None:
+    if prototypes is not None and prototypes.attributes is not None:
+        desc = instance_descriptors(instances, heights, calibration, pixel_nm, prototypes.attributes.size_unit)
+        names, dist = apply_attribute_rule(desc, prototypes.attributes, UNKNOWN)
+        for inst, n, d in zip(instances, names, dist, strict=True):
+            inst.name, inst.name_distance = n, float(d)
+    elif prototypes is not None:
         names, dist = assign_names(standardise(feats, classes.mean, classes.std), prototypes)
         for inst, n, d in zip(instances, names, dist, strict=True):
             inst.name, inst.name_distance = n, float(d)
     return feats
+
+
+def micrograph_pixel_nm(mg: Micrograph) -> float | None:
+    """The micrograph's pixel size in nm, or None when its file does not say it."""
+    from samiam.library.store import pixel_size_nm
+
+    if mg.pixel_unit is not None and mg.pixel_unit.strip().lower() in ("m", "metre", "meter"):
+        return pixel_size_nm(mg.pixel_size * 1e9 if mg.pixel_size is not None else None, "nm")
+    return pixel_size_nm(mg.pixel_size, mg.pixel_unit)
+
+
+def instance_descriptors(
+    instances: list[DefectInstance],
+    heights: np.ndarray,
+    calibration: Calibration | None,
+    pixel_nm: float | None,
+    size_unit: str,
+) -> np.ndarray:
+    """(N, 3) ``attributes.physical_descriptors`` of the instances of one image.
+
+    Args:
+        instances: the defects.
+        heights: the image's normalised heights (calibrated here when ``calibration`` is None).
+        calibration: the image's noise and feature scale, or None.
+        pixel_nm: the image's pixel size in nm, or None.
+        size_unit: ``"nm"`` (``pixel_nm`` required) or ``"feature scale"``.
+
+    Raises:
+        InputError: sizes in nm are asked for and the image has no pixel size.
+    """
+    if size_unit == "nm" and pixel_nm is None:
+        raise InputError(
+            "the example images say their pixel size, so defect sizes are named in nm; "
+            "expected an image with a pixel size, got one without"
+        )
+    cal = calibration if calibration is not None else calibrate(heights)
+    return physical_descriptors(
+        np.array([d.contrast for d in instances], np.float64),
+        np.array([d.area for d in instances], np.float64),
+        max(cal.noise, 1e-9),  # a noiseless (synthetic) image: amplitudes stay finite
+        pixel_nm if size_unit == "nm" else None,
+        cal.feature_scale,
+    )
 
 
 def learn_prototypes(
@@ -313,7 +367,11 @@ def learn_prototypes(
     Each example image is analysed like any other (``detect``); a box stands for the detected
     defect whose centroid it holds (nearest its centre), else for a defect made from the box
     itself; the class features of these defects, standardised like the model's mixture, give
-    the prototypes (``naming.build_prototypes``).
+    the prototypes (``naming.build_prototypes``). When the class names are physical attribute
+    words (``Large Bright Peak``, ...), the prototypes also get an attribute rule
+    (``attributes.build_attribute_rule``) from the examples' sign, amplitude (in units of their
+    image's noise) and size (in nm when every example image says its pixel size, else in units of
+    its image's feature scale), and names are given by it.
 
     Args:
         examples: the labelled boxes.
@@ -334,7 +392,7 @@ def learn_prototypes(
     p = params or DefectParams()
     device = resolve_device(p.device)
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
-    feats, labels = [], []
+    feats, labels, found = [], [], []
     by_file: dict[Path, list[Example]] = {}
     for ex in examples:
         by_file.setdefault(ex.file, []).append(ex)
@@ -345,7 +403,13 @@ def learn_prototypes(
         raw = defect_features(ae2, det.prepared.heights, insts, device)
         feats.append(standardise(raw, model.classes.mean, model.classes.std))
         labels += [e.label for e in exs]
-    return build_prototypes(np.concatenate(feats), labels, source)
+        found.append((insts, det.prepared.heights, det.calibration, micrograph_pixel_nm(mg)))
+    protos = build_prototypes(np.concatenate(feats), labels, source)
+    if name_attributes(sorted(set(labels))) is not None:
+        unit = "nm" if all(f[3] is not None for f in found) else "feature scale"
+        desc = np.concatenate([instance_descriptors(*f, unit) for f in found])
+        protos.attributes = build_attribute_rule(desc, labels, unit)
+    return protos
 
 
 def class_map(labels: np.ndarray, instances: list[DefectInstance]) -> np.ndarray:
@@ -375,9 +439,25 @@ def run_defects(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     ae1, ae2 = model.ae1.to(device), model.ae2.to(device)
+    pixel_nm = micrograph_pixel_nm(mg)
+    rule = prototypes.attributes if prototypes is not None else None
+    if rule is not None and rule.size_unit == "nm" and pixel_nm is None:
+        raise InputError(
+            f"{mg.source}: the example images say their pixel size, so defect sizes are named in nm; "
+            "expected an image with a pixel size, got one without"
+        )
     det = detect(mg.raw, mg.source, ae1, p, device, timings)
     t1 = time.perf_counter()
-    classify(det.instances, det.prepared.heights, ae2, model.classes, device, prototypes)
+    classify(
+        det.instances,
+        det.prepared.heights,
+        ae2,
+        model.classes,
+        device,
+        prototypes,
+        det.calibration,
+        pixel_nm,
+    )
     cmap = class_map(det.labels, det.instances)
     timings["classes"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0

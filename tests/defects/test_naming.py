@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from samiam.cli.app import app
 from samiam.defects import load_model, run_defects
+from samiam.defects.attributes import apply_attribute_rule, build_attribute_rule, name_attributes, physical_descriptors
 from samiam.defects.naming import (
     UNKNOWN,
     assign_names,
@@ -169,3 +170,73 @@ def test_label_studio_rectangles_are_examples(tmp_path, npy_images):
         task["annotations"][0]["result"][0]["type"] = "brushlabels"
         export.write_text(json.dumps([task]))
         read_examples(export)
+
+
+def test_attribute_words_are_parsed_only_when_every_name_is_made_of_them():
+    got = name_attributes(["Large Bright Peak", "small_dim-trough"])
+    assert got == {
+        "Large Bright Peak": {"size": True, "amplitude": True, "sign": True},
+        "small_dim-trough": {"size": False, "amplitude": False, "sign": False},
+    }
+    assert name_attributes(["adatom", "vacancy"]) is None
+    assert name_attributes(["Large Peak", "Bright Trough"]) is None  # different attributes
+    assert name_attributes(["Large Small"]) is None  # two words of one attribute
+
+
+def test_attribute_rule_names_each_attribute_and_an_unseen_combination_unknown():
+    # columns: sign, log amplitude / noise, log size; one example per class
+    ex = np.array([[1.0, 2.0, 0.0], [-1.0, 0.0, 0.0]])
+    rule = build_attribute_rule(ex, ["Bright Peak", "Dim Trough"], "nm")
+    assert rule is not None and rule.thresholds == {"sign": 0.0, "amplitude": pytest.approx(1.0)}
+    names, dist = apply_attribute_rule(np.array([[1.0, 1.8, 3.0], [-1.0, 0.2, -2.0], [-1.0, 2.5, 0.0]]), rule, UNKNOWN)
+    assert names == ["Bright Peak", "Dim Trough", UNKNOWN]
+    assert dist[0] == pytest.approx(np.hypot(0.2, 3.0))
+    same = build_attribute_rule(ex, ["Bright Peak", "Bright Trough"], "nm")
+    assert same.attributes == ["sign"]  # every example is bright: the amplitude tells none apart
+    assert apply_attribute_rule(np.array([[-1.0, -5.0, 0.0]]), same, UNKNOWN)[0] == ["Bright Trough"]
+    assert build_attribute_rule(ex, ["adatom", "vacancy"], "nm") is None
+    d = physical_descriptors(np.array([0.5, -2.0]), np.array([16.0, 64.0]), 0.25, 0.5, 3.0)
+    np.testing.assert_allclose(d[:, 0], [1, -1])
+    np.testing.assert_allclose(d[:, 1:], np.log([[2.0 + 1e-3, 2.0], [8.0 + 1e-3, 4.0]]), rtol=1e-6)
+
+
+def test_attribute_names_from_one_example_each_and_an_unseen_kind_is_unknown(tiny_model_dir, tmp_path):
+    model = load_model(tiny_model_dir)
+    ex = _two_kinds(7)
+    hill, spots = _hillocks(12)
+    np.save(tmp_path / "adatoms.npy", ex.heights)
+    np.save(tmp_path / "mounds.npy", hill)
+    x, y = ex.centres[ex.kinds.index("adatom")]
+    rows = ["label,x,y,width,height,filename", f"Small Peak,{x - 5:.1f},{y - 5:.1f},10,10,adatoms.npy"]
+    rows.append(f"Large Peak,{spots[0][0] - 8:.1f},{spots[0][1] - 8:.1f},16,16,mounds.npy")
+    (tmp_path / "ex.csv").write_text("\n".join(rows) + "\n")
+
+    def read(path):  # the files say their pixel size (0.1 nm): sizes are compared in nm
+        return micrograph_from_array(np.load(path), str(path), pixel_size=0.1, pixel_unit="nm")
+
+    protos = learn_prototypes(read_examples(tmp_path / "ex.csv"), model, read=read)
+    assert protos.attributes is not None and protos.attributes.size_unit == "nm"
+    assert protos.to_dict()["method"] == "attributes"
+    named = {}
+    for seed in (8, 9):
+        im = _two_kinds(seed)
+        res = run_defects(
+            micrograph_from_array(im.heights, "new.npy", pixel_size=0.1, pixel_unit="nm"), model, prototypes=protos
+        )
+        cents = np.array([d.centroid for d in res.detection.instances]).reshape(-1, 2)
+        for (x, y), kind in zip(im.centres, im.kinds, strict=True):
+            d = np.hypot(cents[:, 0] - x, cents[:, 1] - y)
+            if len(d) and d.min() <= 4:
+                named.setdefault(kind, []).append(res.detection.instances[int(d.argmin())].name)
+    assert len(named.get("adatom", [])) >= 3 and len(named.get("vacancy", [])) >= 3, named
+    assert set(named["adatom"]) == {"Small Peak"}, named
+    assert set(named["vacancy"]) == {UNKNOWN}, named  # a trough: no example class is one
+    img, spots = _hillocks(13)
+    res = run_defects(
+        micrograph_from_array(img, "mounds2.npy", pixel_size=1e-10, pixel_unit="m"), model, prototypes=protos
+    )
+    cents = np.array([d.centroid for d in res.detection.instances]).reshape(-1, 2)
+    nearest = [res.detection.instances[int(np.hypot(*(cents - s).T).argmin())].name for s in spots]
+    assert nearest == ["Large Peak"] * len(spots), nearest
+    with pytest.raises(InputError, match="no-size.npy: .*pixel size"):
+        run_defects(micrograph_from_array(img, "no-size.npy"), model, prototypes=protos)
