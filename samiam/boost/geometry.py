@@ -14,20 +14,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from samiam.boost.config import BoostConfig
-from samiam.masks import MaskRecord, encode_rle_window
-
-
-def _coco_rles(records: list[MaskRecord]) -> list[dict]:
-    out = []
-    for r in records:
-        counts = r.rle["counts"]
-        out.append(
-            {
-                "size": list(r.rle["size"]),
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-            }
-        )
-    return out
+from samiam.masks import MaskRecord, encode_rle_window, rle_for_coco
 
 
 def containment_matrix(records: list[MaskRecord]) -> np.ndarray:
@@ -42,7 +29,7 @@ def containment_matrix(records: list[MaskRecord]) -> np.ndarray:
     n = len(records)
     if n == 0:
         return np.zeros((0, 0))
-    rles = _coco_rles(records)
+    rles = [rle_for_coco(r.rle) for r in records]
     # iscrowd=True for the "ground truth" side gives intersection / area(detection).
     c = np.asarray(mask_utils.iou(rles, rles, [1] * n), dtype=np.float64).reshape(n, n)
     np.fill_diagonal(c, 1.0)
@@ -71,9 +58,9 @@ class FilterReport:
 
 def _union_cover(records: list[MaskRecord], parent: int, children: np.ndarray) -> float:
     """Fraction of ``parent`` covered by the union of ``children`` (exact, on RLE)."""
-    rles = _coco_rles([records[int(k)] for k in children])
+    rles = [rle_for_coco(records[int(k)].rle) for k in children]
     union = mask_utils.merge(rles, intersect=False)
-    inter = mask_utils.merge([union, _coco_rles([records[parent]])[0]], intersect=True)
+    inter = mask_utils.merge([union, rle_for_coco(records[parent].rle)], intersect=True)
     return float(mask_utils.area(inter)) / max(records[parent].area, 1)
 
 
