@@ -259,4 +259,5 @@ def test_collect_memory_does_not_grow_with_images(tmp_path: Path, tiny_model):
             tracemalloc.stop()
         man = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
     assert len(man["images"]) == n and man["counts"]["ok"] + man["counts"]["failed"] == n
-    assert grown < 60_000, f"{grown} bytes held for {n - 2500} images"  # records kept would be > 1 MB
+    # records kept would be > 1 MB (2.8 MB measured); the allowance covers allocator noise on a loaded machine
+    assert grown < 500_000, f"{grown} bytes held for {n - 2500} images"
