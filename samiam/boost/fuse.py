@@ -76,14 +76,14 @@ def fuse_masks_with_field(
         x, y, w, h = r.bbox
         inside = r.decode_box()
         lab = field.labels[y : y + h, x : x + w][inside]
-        counts = np.bincount(lab[lab >= 0], minlength=k)
+        counts = np.bincount(lab, minlength=k)
         if counts.sum() and counts.max() >= purity * inside.sum():
             owner[y : y + h, x : x + w][inside] = int(counts.argmax())
             pure += 1
         else:
             split += 1
     covered = owner >= 0
-    take = ~covered & (field.labels >= 0) & (field.confidence >= min_confidence)
+    take = ~covered & (field.confidence >= min_confidence)
     owner[take] = field.labels[take]
     n = float(owner.size)
     report = FusionReport(pure, split, covered.sum() / n, take.sum() / n, (owner < 0).sum() / n)

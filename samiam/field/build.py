@@ -81,7 +81,7 @@ class MaterialField:
     """The field of one image.
 
     Attributes:
-        labels: (H, W) int material index 0..K-1 of every pixel (-1: saturated, no texture).
+        labels: (H, W) int material index 0..K-1 of every pixel (saturated ones included).
         confidence: (H, W) float32 posterior of the chosen material.
         posterior: (H, W, K) float32 upsampled posterior.
         clusters: the grid-level result (labels, posterior, reason).
@@ -124,8 +124,8 @@ def material_field(
         pixel_size_nm: pixel size if the file gives one (reported with the period).
         seed: K-means seed.
         saturated: (H, W) bool, pixels at the detector's limit (``saturated_pixels``); windows
-            mostly made of them take no part in finding the materials, and then join the one they
-            resemble most.
+            mostly made of them take no part in finding the materials, and then join the material
+            of nearest mean brightness (``assign_untextured``).
 
     Returns:
         The field.
@@ -142,7 +142,6 @@ def material_field(
     desc = window_descriptors(image, window, stride)
     timings["descriptors"] = time.perf_counter() - t
     t = time.perf_counter()
-    rows, cols, d = desc.features.shape
     lag = max(1, int(round(1.0 / cfg.stride_frac)))  # windows that do not overlap
     z = reduce_features(desc.features, desc.groups, cfg.max_components, lag, cfg.scale)
     valid = None
@@ -163,23 +162,23 @@ def material_field(
         clusters = assign_untextured(clusters, desc.features[..., desc.groups["intensity"].start])
     timings["cluster"] = time.perf_counter() - t
     t = time.perf_counter()
+    # every window has a material here (untextured ones were assigned), so every pixel gets one
     full, labels = _pixel_map(clusters.posterior, desc, image.shape, cfg.smooth_cells)
-    present = np.unique(labels[labels >= 0])
+    present = np.unique(labels)
     if n_materials and len(present) < clusters.n_materials:
         # K was asked for: two overlapping Gaussians can leave the smaller material no pixel of the
         # soft map; the grid partition itself has K parts, so map that instead
-        hard = np.eye(clusters.n_materials, dtype=np.float32)[np.maximum(clusters.labels, 0)]
-        hard[clusters.labels < 0] = 0.0
+        hard = np.eye(clusters.n_materials, dtype=np.float32)[clusters.labels]
         full, labels = _pixel_map(hard, desc, image.shape, cfg.smooth_cells)
-        present = np.unique(labels[labels >= 0])
+        present = np.unique(labels)
         clusters.reason["mapped"] = "grid partition (the soft posterior left a material no pixel)"
-    confidence = np.take_along_axis(full, np.maximum(labels, 0)[..., None], -1)[..., 0]
+    confidence = np.take_along_axis(full, labels[..., None], -1)[..., 0]
     if len(present) < clusters.n_materials:  # a material that wins no pixel is none
         clusters = clusters.keep(present)
         full = full[..., present]
-        remap = np.full(max(int(present.max()) + 1, 1), -1, np.int64)
+        remap = np.zeros(int(present.max()) + 1, np.int64)
         remap[present] = np.arange(len(present))
-        labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+        labels = remap[labels]
     timings["map"] = time.perf_counter() - t
     info = {
         "window": window,
@@ -197,11 +196,9 @@ def material_field(
 def _pixel_map(
     posterior: np.ndarray, desc: GridDescriptors, shape: tuple[int, int], smooth_cells: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Grid posterior → (full-resolution posterior, labels; -1 where no material is near)."""
+    """Grid posterior → (full-resolution posterior, labels)."""
     full = upsample_posterior(smooth_posterior(posterior, smooth_cells), desc.centre_y, desc.centre_x, shape)
-    labels = full.argmax(-1)
-    labels[full.sum(-1) < 0.5] = -1  # closer to a textureless (saturated) window than to any material
-    return full, labels
+    return full, full.argmax(-1)
 
 
 def saturated_pixels(raw: np.ndarray, min_frac: float = 0.005) -> np.ndarray:

@@ -46,14 +46,12 @@ class FieldClusters:
         posterior: (rows, cols, K) float32 soft assignment.
         n_materials: K.
         reason: how K was chosen (merge history with valley ratios).
-        centres: (K, p) material centres in the reduced space.
     """
 
     labels: np.ndarray
     posterior: np.ndarray
     n_materials: int
     reason: dict = field(default_factory=dict)
-    centres: np.ndarray | None = None
 
     def keep(self, which: np.ndarray) -> FieldClusters:
         """The same result restricted to the materials ``which`` (renumbered 0..len-1)."""
@@ -63,8 +61,7 @@ class FieldClusters:
         post = post / np.maximum(post.sum(-1, keepdims=True), 1e-12)
         labels = np.where(self.labels >= 0, post.argmax(-1), -1)
         reason = {**self.reason, "dropped_empty": [int(i) for i in np.setdiff1d(np.arange(self.n_materials), which)]}
-        centres = None if self.centres is None else self.centres[which]
-        return FieldClusters(labels, post.astype(np.float32), len(which), reason, centres)
+        return FieldClusters(labels, post.astype(np.float32), len(which), reason)
 
 
 def noise_scale(grid: np.ndarray, lag: int) -> np.ndarray:
@@ -319,7 +316,6 @@ def cluster_field(
         valleys = {pq: v for pq, v in valleys.items() if keep not in pq and drop not in pq}
     ids, labels = np.unique(labels, return_inverse=True)
     k = len(ids)
-    centres = np.stack([np.average(flat[labels == i], 0, weight[labels == i]) for i in range(k)])
     posterior = np.zeros((rows, cols, k), np.float32)
     posterior[ok] = _posterior(flat, labels, weight, k)
     label_grid = np.full((rows, cols), -1, np.int64)
@@ -336,7 +332,7 @@ def cluster_field(
         "merges": history,
         "final_valleys": final_pairs,
     }
-    return FieldClusters(label_grid, posterior, k, reason, centres)
+    return FieldClusters(label_grid, posterior, k, reason)
 
 
 def _posterior(flat: np.ndarray, labels: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
@@ -380,4 +376,4 @@ def assign_untextured(clusters: FieldClusters, brightness: np.ndarray) -> FieldC
     posterior = clusters.posterior.copy()
     posterior[empty] = np.eye(clusters.n_materials, dtype=np.float32)[nearest]
     reason = {**clusters.reason, "untextured_windows": int(empty.sum())}
-    return FieldClusters(labels, posterior, clusters.n_materials, reason, clusters.centres)
+    return FieldClusters(labels, posterior, clusters.n_materials, reason)

@@ -50,10 +50,6 @@ class GridDescriptors:
     centre_y: np.ndarray
     centre_x: np.ndarray
 
-    @property
-    def grid_shape(self) -> tuple[int, int]:
-        return int(self.features.shape[0]), int(self.features.shape[1])
-
 
 def _spectral_weights(window: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Ring-average matrix, band-harmonic matrices and the number of radial bins for a window."""
