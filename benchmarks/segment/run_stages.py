@@ -26,8 +26,9 @@ from samiam.bench.datasets import open_dataset
 from samiam.bench.metrics import score_image
 from samiam.boost.config import BoostConfig
 from samiam.cli.options import parse_materials
+from samiam.io.files import write_json
 from samiam.io.read import read_micrograph
-from samiam.io.write import read_masks_json, write_json
+from samiam.io.write import read_masks_json
 from samiam.pipeline import SegmentConfig, boost_segmentation, segment_micrograph
 
 STAGES = ("filter", "crops", "encode", "cluster", "merge")

@@ -152,7 +152,7 @@ def train(
         from samiam.defects import TrainParams, train_defect_model
         from samiam.defects.readers import read_stm
         from samiam.defects.train import TrainConfig
-        from samiam.io.write import check_writable_dir
+        from samiam.io.files import check_writable_dir
 
         _set_threads(threads)
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device)
@@ -244,7 +244,7 @@ def run(
         from tqdm import tqdm
 
         from samiam.defects import load_model
-        from samiam.io.write import check_writable_dir
+        from samiam.io.files import check_writable_dir
 
         _set_threads(threads)
         params = _params(stride, error_threshold, error_sigma, no_steps, seed, device, blob_threshold, error_mode)

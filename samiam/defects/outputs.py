@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from samiam.defects.pipeline import DefectResult
-from samiam.io.write import atomic_write, palette, write_json, write_png
+from samiam.io.files import atomic_write, write_json
+from samiam.io.write import palette, write_png
 
 OUTPUT_SUFFIXES = {
     "json": ".defects.json",

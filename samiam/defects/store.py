@@ -14,7 +14,8 @@ from samiam import __version__
 from samiam.defects.autoencoder import PatchAutoencoder
 from samiam.defects.classes import ClassModel
 from samiam.errors import ModelError
-from samiam.io.write import atomic_write, write_json, write_png
+from samiam.io.files import atomic_write, write_json
+from samiam.io.write import write_png
 
 FORMAT_NAME = "samiam-defect-model"
 FORMAT_VERSION = 3  # 2: class features = AE2 latent + shape descriptors; 3: persistent blobs, split instances

@@ -1,7 +1,7 @@
 """Write samiam's outputs atomically: masks JSON, uint16 label map, overlay PNG.
 
 The file layer itself (``atomic_write``, ``write_json``, ``check_writable_dir``) is
-``samiam.io.files``; those names are also importable from here for older callers.
+``samiam.io.files``: import those from there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 
 from samiam.errors import InputError
 from samiam.io.files import atomic_write, write_json
-from samiam.io.files import check_writable_dir as check_writable_dir  # re-exported: defects/ imports it from here
 from samiam.segmentation import Segmentation
 
 # The outputs of one image, in the order they are written: the masks JSON goes last, so its

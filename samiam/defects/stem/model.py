@@ -12,7 +12,7 @@ from samiam import __version__
 from samiam.defects.stem.classes import StemClasses
 from samiam.defects.stem.pipeline import StemParams
 from samiam.errors import ModelError
-from samiam.io.write import atomic_write, write_json
+from samiam.io.files import atomic_write, write_json
 
 FORMAT_NAME = "samiam-stem-defect-model"
 FORMAT_VERSION = 1

@@ -8,7 +8,8 @@ import numpy as np
 
 from samiam.defects.outputs import write_npy
 from samiam.defects.stem.run import StemResult
-from samiam.io.write import palette, write_json, write_png
+from samiam.io.files import write_json
+from samiam.io.write import palette, write_png
 
 STEM_SUFFIXES = {
     "json": ".defects.json",

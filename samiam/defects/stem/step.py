@@ -160,8 +160,8 @@ def train_stem_folder(files: list[Path], out: Path, seed: int = 0, max_classes: 
         raise ParameterError("expected STEM or STM training images, got both; train one model per modality")
     from samiam.defects.stem.model import save_stem_model
     from samiam.defects.stem.run import train_stem_model
+    from samiam.io.files import check_writable_dir
     from samiam.io.read import read_micrograph
-    from samiam.io.write import check_writable_dir
 
     params = StemParams(seed=seed, max_classes=max(2, max_classes))
     check_writable_dir(out)
